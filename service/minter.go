@@ -1,0 +1,209 @@
+package service
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/jwt-up/jwt-up/store"
+)
+
+// MintConfig is what the minter needs to know.
+type MintConfig struct {
+	Issuer          string
+	DefaultAudience string
+	Profile         Profile
+	TTL             time.Duration // lifetime of a token
+	RefreshMargin   time.Duration // least lifetime left on a handed-out token
+	ClockSkew       time.Duration // how far nbf lies before iat
+}
+
+// Minted is a token handed out, fresh or from the cache.
+type Minted struct {
+	Token     string
+	KID       string
+	ExpiresAt time.Time
+	ExpiresIn int64 // whole seconds left
+}
+
+// Minter mints tokens, handing out a cached one while it has more than the
+// refresh margin left.
+type Minter struct {
+	cfg     MintConfig
+	keys    *KeyManager
+	cache   store.TokenCache
+	metrics *Metrics
+	now     func() time.Time
+	flight  singleflight.Group
+}
+
+// NewMinter returns a minter signing with keys and caching in cache.
+// metrics may be nil.
+func NewMinter(cfg MintConfig, keys *KeyManager, cache store.TokenCache, metrics *Metrics) *Minter {
+	return &Minter{cfg: cfg, keys: keys, cache: cache, metrics: metrics, now: time.Now}
+}
+
+// SetClock replaces the minter's clock; for tests and tools.
+func (m *Minter) SetClock(now func() time.Time) { m.now = now }
+
+// Profile returns the claim profile the minter uses.
+func (m *Minter) Profile() Profile { return m.cfg.Profile }
+
+// Mint validates r and returns a token for it: the cached one while it has
+// more than the refresh margin left, else a new one. Concurrent misses for
+// the same inputs sign once.
+func (m *Minter) Mint(ctx context.Context, r MintRequest) (Minted, error) {
+	if err := r.Validate(m.cfg.Profile); err != nil {
+		return Minted{}, err
+	}
+	if r.Audience == "" {
+		r.Audience = m.cfg.DefaultAudience
+	}
+	key, err := m.cacheKey(&r)
+	if err != nil {
+		return Minted{}, err
+	}
+
+	if t, ok := m.lookup(ctx, key); ok {
+		return m.minted(t), nil
+	}
+
+	v, err, _ := m.flight.Do(key.Subject+"\x00"+key.Digest, func() (any, error) {
+		return m.mintAndStore(ctx, key, &r)
+	})
+	if err != nil {
+		return Minted{}, err
+	}
+	return m.minted(v.(store.Token)), nil
+}
+
+// Purge drops every cached token of the consumer whose token subject is sub.
+func (m *Minter) Purge(ctx context.Context, sub string) error {
+	if err := m.cache.DeleteSubject(ctx, sub); err != nil {
+		return fmt.Errorf("purge tokens: %w", err)
+	}
+	return nil
+}
+
+// lookup returns a cached token that may be handed out: not stale by the
+// minter's clock and signed by a key that was not revoked. A cache failure
+// is a miss: minting goes on without the cache.
+func (m *Minter) lookup(ctx context.Context, key store.TokenKey) (store.Token, bool) {
+	t, err := m.cache.Get(ctx, key)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		m.metrics.cacheResult("miss")
+		return store.Token{}, false
+	case err != nil:
+		m.metrics.cacheResult("error")
+		return store.Token{}, false
+	}
+	if !m.now().Before(t.StaleAt) || !m.keys.usable(t.KID) {
+		m.metrics.cacheResult("miss")
+		_ = m.cache.Delete(ctx, key) // best effort: the Add below needs the slot
+		return store.Token{}, false
+	}
+	m.metrics.cacheResult("hit")
+	return t, true
+}
+
+// mintAndStore signs a new token and offers it to the cache; when another
+// replica stored one first, that one is handed out instead.
+func (m *Minter) mintAndStore(ctx context.Context, key store.TokenKey, r *MintRequest) (store.Token, error) {
+	t, err := m.sign(r)
+	if err != nil {
+		return store.Token{}, err
+	}
+	won, err := m.cache.Add(ctx, key, t)
+	if err != nil {
+		m.metrics.cacheResult("error")
+		return t, nil
+	}
+	if won.Value != t.Value && (!m.now().Before(won.StaleAt) || !m.keys.usable(won.KID)) {
+		return t, nil
+	}
+	return won, nil
+}
+
+// sign mints a new token for r with the active key.
+func (m *Minter) sign(r *MintRequest) (store.Token, error) {
+	k := m.keys.activeKey()
+	if k == nil {
+		return store.Token{}, ErrNoSigningKey
+	}
+	jti, err := newJTI()
+	if err != nil {
+		return store.Token{}, err
+	}
+
+	now := m.now()
+	times := claimTimes{iat: now, nbf: now.Add(-m.cfg.ClockSkew), exp: now.Add(m.cfg.TTL)}
+	payload, err := buildClaims(m.cfg.Profile, r, m.cfg.Issuer, r.Audience, jti, times)
+	if err != nil {
+		return store.Token{}, err
+	}
+
+	start := time.Now()
+	signed, err := k.sign(payload)
+	if err != nil {
+		return store.Token{}, fmt.Errorf("sign token: %w", err)
+	}
+	m.metrics.signed(string(k.alg), time.Since(start))
+
+	// exp is whole seconds in the token; the cache must agree with it.
+	exp := time.Unix(times.exp.Unix(), 0)
+	return store.Token{
+		Subject:   r.Consumer.Subject(),
+		Value:     string(signed),
+		KID:       k.kid,
+		ExpiresAt: exp,
+		StaleAt:   exp.Add(-m.cfg.RefreshMargin),
+	}, nil
+}
+
+func (m *Minter) minted(t store.Token) Minted {
+	left := t.ExpiresAt.Sub(m.now())
+	return Minted{
+		Token:     t.Value,
+		KID:       t.KID,
+		ExpiresAt: t.ExpiresAt.UTC(),
+		ExpiresIn: int64(left / time.Second),
+	}
+}
+
+// cacheKey names r's slot in the cache: its subject, and a digest of every
+// input that shapes the token.
+func (m *Minter) cacheKey(r *MintRequest) (store.TokenKey, error) {
+	inputs, err := json.Marshal(struct {
+		Profile Profile `json:"p"`
+		*MintRequest
+	}{m.cfg.Profile, r})
+	if err != nil {
+		return store.TokenKey{}, fmt.Errorf("digest request: %w", err)
+	}
+	sum := sha256.Sum256(inputs)
+	return store.TokenKey{
+		Subject: r.Consumer.Subject(),
+		Digest:  base64.RawURLEncoding.EncodeToString(sum[:]),
+	}, nil
+}
+
+// activeKey returns the key that signs now, or nil.
+func (m *KeyManager) activeKey() *signingKey {
+	if r := m.snapshot(); r != nil {
+		return r.active
+	}
+	return nil
+}
+
+// usable reports whether tokens signed by kid may still be handed out.
+func (m *KeyManager) usable(kid string) bool {
+	r := m.snapshot()
+	return r != nil && r.usable[kid]
+}
