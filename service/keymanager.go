@@ -110,12 +110,18 @@ func (m *KeyManager) Tick(ctx context.Context) error {
 	}
 	m.loaded.Store(m.now().UnixNano())
 
+	// Load before any change: a key-encryption key that does not open the
+	// active key must stop us before we write anything sealed under it.
+	if err := m.loadLocked(keys); err != nil {
+		return err
+	}
+
 	// Most ticks change nothing: plan on the snapshot first, and take the
 	// store's lock only when a step is due.
 	if _, events, err := m.plan(slices.Clone(keys), m.now(), dryRunKey); err != nil || len(events) > 0 {
 		return m.changeLocked(ctx, m.plan)
 	}
-	return m.loadLocked(keys)
+	return nil
 }
 
 // Snapshot returns the current keyring; nil before the first load.

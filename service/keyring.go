@@ -26,11 +26,11 @@ type signingKey struct {
 // on every change and swaps it in atomically, so the minting path reads it
 // without a lock.
 type keyring struct {
-	active *signingKey      // nil while no key can sign
-	usable map[string]bool  // kids whose tokens may still be handed out
-	jwks   []byte           // the JWKS document, served as is
-	etag   string           // quoted digest of jwks
-	keys   []store.Key      // every key, private parts stripped
+	active *signingKey     // nil while no key can sign
+	usable map[string]bool // kids whose tokens may still be handed out
+	jwks   []byte          // the JWKS document, served as is
+	etag   string          // quoted digest of jwks
+	keys   []store.Key     // every key, private parts stripped
 }
 
 // newKeyring builds a keyring from stored keys; active is the opened active

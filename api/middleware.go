@@ -1,0 +1,215 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type ctxKey int
+
+const requestIDKey ctxKey = iota
+
+// RequestID returns the id of the request ctx belongs to, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// requestID takes a sane X-Request-ID from the caller (a gateway usually
+// sets one) or makes one, and puts it in the request's context and answer.
+func requestID() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id := c.GetHeader("X-Request-ID")
+		if !saneID(id) {
+			var b [12]byte
+			_, _ = rand.Read(b[:]) // never fails: crypto/rand panics rather than return an error
+			id = hex.EncodeToString(b[:])
+		}
+		c.Header("X-Request-ID", id)
+		c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), requestIDKey, id))
+		c.Next()
+	}
+}
+
+func saneID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		ok := r == '-' || r == '_' || r == '.' || r == ':' ||
+			('0' <= r && r <= '9') || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z')
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// httpMetrics counts requests by route and status and times them.
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jwtup_http_requests_total",
+			Help: "HTTP requests, by route, method and status.",
+		}, []string{"route", "method", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "jwtup_http_request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by route.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12),
+		}, []string{"route"}),
+	}
+	reg.MustRegister(m.requests, m.duration)
+	return m
+}
+
+// accessLog writes one line per request, at a level set by the status, and
+// records the request's metrics.
+func accessLog(log *slog.Logger, m *httpMetrics) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		took := time.Since(start)
+
+		route := c.FullPath()
+		if route == "" {
+			route = "unmatched"
+		}
+		status := c.Writer.Status()
+		m.requests.WithLabelValues(route, c.Request.Method, strconv.Itoa(status)).Inc()
+		m.duration.WithLabelValues(route).Observe(took.Seconds())
+
+		level := slog.LevelInfo
+		switch {
+		case status >= 500:
+			level = slog.LevelError
+		case status >= 400:
+			level = slog.LevelWarn
+		}
+		attrs := []slog.Attr{
+			slog.String("method", c.Request.Method),
+			slog.String("path", clean(c.Request.URL.Path)),
+			slog.String("route", route),
+			slog.Int("status", status),
+			slog.Duration("took", took),
+			slog.String("remote", c.ClientIP()),
+			slog.Int("bytes", max(c.Writer.Size(), 0)),
+		}
+		if sub, ok := c.Get(subjectKey); ok {
+			attrs = append(attrs, slog.Any("sub", sub))
+		}
+		if len(c.Errors) > 0 {
+			attrs = append(attrs, slog.String("err", c.Errors.Last().Error()))
+		}
+		log.LogAttrs(c.Request.Context(), level, "request", attrs...)
+	}
+}
+
+// subjectKey holds the subject minted for, for the access line.
+const subjectKey = "jwtup.sub"
+
+// clean strips line breaks and caps the length of a client-supplied value
+// before it reaches a log line.
+func clean(s string) string {
+	if len(s) > 256 {
+		s = s[:256] + "…"
+	}
+	return strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// recovery answers a panic with a 500 problem, keeping the process alive.
+func recovery(log *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		defer func() {
+			if p := recover(); p != nil {
+				log.ErrorContext(c.Request.Context(), "handler panicked", "panic", p)
+				abortProblem(c, probInternal, "the request could not be completed; the server log has the cause")
+			}
+		}()
+		c.Next()
+	}
+}
+
+// keyRing holds bearer keys as digests, compared in constant time.
+type keyRing [][sha256.Size]byte
+
+func newKeyRing(keys []string) keyRing {
+	r := make(keyRing, 0, len(keys))
+	for _, k := range keys {
+		if k != "" {
+			r = append(r, sha256.Sum256([]byte(k)))
+		}
+	}
+	return r
+}
+
+// match reports whether presented is one of the keys. Comparing digests
+// keeps the time independent of the key's length and content, and every key
+// is compared so the time does not tell which one matched.
+func (r keyRing) match(presented string) bool {
+	d := sha256.Sum256([]byte(presented))
+	ok := 0
+	for i := range r {
+		ok |= subtle.ConstantTimeCompare(d[:], r[i][:])
+	}
+	return ok == 1
+}
+
+// requireBearer lets a request through only with one of keys as its bearer
+// token in the Authorization header.
+func requireBearer(keys keyRing, realm string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		token, ok := bearer(c.GetHeader("Authorization"))
+		if !ok {
+			c.Header("WWW-Authenticate", `Bearer realm="`+realm+`"`)
+			abortProblem(c, probUnauthorized, "an Authorization: Bearer header with a "+realm+" key is required")
+			return
+		}
+		if !keys.match(token) {
+			c.Header("WWW-Authenticate", `Bearer realm="`+realm+`", error="invalid_token"`)
+			abortProblem(c, probUnauthorized, "the bearer key is not a valid "+realm+" key")
+			return
+		}
+		c.Next()
+	}
+}
+
+// bearer extracts the token of an "Authorization: Bearer" value.
+func bearer(h string) (string, bool) {
+	const prefix = "bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	token := strings.TrimSpace(h[len(prefix):])
+	return token, token != ""
+}
+
+// disabled answers every request of a switched-off route group with 404.
+func disabled(detail string) gin.HandlerFunc {
+	return func(c *gin.Context) { abortProblem(c, probNotFound, detail) }
+}
+
+// noStore marks an answer as never to be cached: it carries a token.
+func noStore(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	c.Header("Pragma", "no-cache")
+}

@@ -1,0 +1,93 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// Health is the answer of /healthz.
+type Health struct {
+	Status string `json:"status" example:"ok"`
+}
+
+// healthz answers while the process serves.
+//
+//	@Summary	Liveness
+//	@Tags		operations
+//	@Produce	json
+//	@Success	200	{object}	Health
+//	@Router		/healthz [get]
+func (h *handler) healthz(c *gin.Context) {
+	c.JSON(http.StatusOK, Health{Status: "ok"})
+}
+
+// Component is the state of one part jwt-up depends on.
+type Component struct {
+	Status string `json:"status" example:"ok"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Readiness is the answer of /readyz. When not ready it is a problem
+// document with the components as an extension member.
+type Readiness struct {
+	Status     string               `json:"status" example:"ready"`
+	Components map[string]Component `json:"components"`
+}
+
+// unreadyProblem is a Problem carrying the components' states.
+type unreadyProblem struct {
+	Problem
+	Components map[string]Component `json:"components"`
+}
+
+// readyz answers 200 when a signing key is loaded and the key store answered
+// recently. A degraded token cache does not make jwt-up unready: minting
+// goes on without it.
+//
+//	@Summary	Readiness
+//	@Tags		operations
+//	@Produce	json
+//	@Success	200	{object}	Readiness
+//	@Failure	503	{object}	Problem	"no signing key, or the key store has not answered recently; the body also lists the components"
+//	@Router		/readyz [get]
+func (h *handler) readyz(c *gin.Context) {
+	ready := true
+	comps := map[string]Component{}
+
+	if kid := h.keys.ActiveKID(); kid != "" {
+		comps["signing_key"] = Component{Status: "ok", Detail: "kid " + kid}
+	} else {
+		comps["signing_key"] = Component{Status: "down", Detail: "no key can sign"}
+		ready = false
+	}
+
+	stale := 3 * h.cfg.KeyRefresh
+	if last := h.keys.LastLoad(); h.now().Sub(last) <= stale {
+		comps["key_store"] = Component{Status: "ok", Detail: "last read " + last.UTC().Format(time.RFC3339)}
+	} else {
+		detail := "never answered"
+		if !last.IsZero() {
+			detail = "has not answered since " + last.UTC().Format(time.RFC3339)
+		}
+		comps["key_store"] = Component{Status: "down", Detail: detail}
+		ready = false
+	}
+
+	cache := "ok"
+	if h.cfg.CacheState != nil {
+		cache = h.cfg.CacheState(c.Request.Context())
+	}
+	comps["cache"] = Component{Status: cache}
+
+	if !ready {
+		c.Header("Content-Type", problemContentType)
+		c.JSON(http.StatusServiceUnavailable, unreadyProblem{
+			Problem:    newProblem(probUnready, "jwt-up cannot mint right now; see components"),
+			Components: comps,
+		})
+		return
+	}
+	c.JSON(http.StatusOK, Readiness{Status: "ready", Components: comps})
+}

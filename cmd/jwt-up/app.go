@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/pflag"
+
+	"github.com/jwt-up/jwt-up/service"
+	"github.com/jwt-up/jwt-up/store"
+	"github.com/jwt-up/jwt-up/store/memory"
+	"github.com/jwt-up/jwt-up/store/sqlite"
+)
+
+// app is jwt-up wired together: settings, logger, key store, keys and
+// minter. Every command builds one.
+type app struct {
+	settings settings
+	raw      map[string]string
+	log      *slog.Logger
+	registry *prometheus.Registry
+	store    store.KeyStore
+	keys     *service.KeyManager
+	minter   *service.Minter
+}
+
+// newApp reads the settings and opens the key store, applying its
+// migrations. With keys it also loads the signing keys, creating the first
+// ones on an empty store.
+func newApp(ctx context.Context, fs *pflag.FlagSet, getenv func(string) string, logOut io.Writer, keys bool) (*app, error) {
+	raw, err := rawSettings(fs, getenv)
+	if err != nil {
+		return nil, err
+	}
+	s, err := parseSettings(raw)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{settings: s, raw: raw, log: newLogger(logOut, s.LogLevel, s.LogFormat)}
+
+	if err := a.openStore(ctx); err != nil {
+		return nil, err
+	}
+	if !keys {
+		return a, nil
+	}
+	if err := a.openKeys(ctx); err != nil {
+		a.store.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// openStore opens the key store the settings name.
+func (a *app) openStore(ctx context.Context) error {
+	u := a.settings.DatabaseURL
+	switch {
+	case strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
+		return errors.New("JWTUP_DATABASE_URL: the PostgreSQL key store is not part of this build yet; use sqlite://")
+	case u == "":
+		if err := ensureDataDir(a.settings.DataDir); err != nil {
+			return err
+		}
+		u = filepath.Join(a.settings.DataDir, dbFileName)
+	}
+	st, err := sqlite.Open(ctx, u)
+	if err != nil {
+		return fmt.Errorf("JWTUP_DATABASE_URL: %w", err)
+	}
+	a.store = st
+	return nil
+}
+
+// openKeys reads the key-encryption key and loads the signing keys.
+func (a *app) openKeys(ctx context.Context) error {
+	s := a.settings
+	if s.KEK == nil && s.KEKFile == "" {
+		if err := ensureDataDir(s.DataDir); err != nil {
+			return err
+		}
+	}
+	kek, generated, err := loadKEK(s)
+	if err != nil {
+		return err
+	}
+	if generated {
+		a.log.Info("generated a key-encryption key", "path", filepath.Join(s.DataDir, kekFileName))
+	}
+	sealer, err := service.NewSealer(kek)
+	if err != nil {
+		return fmt.Errorf("JWTUP_KEK: %w", err)
+	}
+
+	a.keys = service.NewKeyManager(a.store, sealer, service.KeyConfig{
+		Alg:        s.SigningAlg,
+		Rotation:   s.KeyRotation,
+		TokenTTL:   s.TokenTTL,
+		JWKSMaxAge: s.JWKSMaxAge,
+		Refresh:    s.KeyRefresh,
+	}, a.log)
+	if err := a.keys.Start(ctx); err != nil {
+		if errors.Is(err, service.ErrKEKMismatch) {
+			return fmt.Errorf("JWTUP_KEK: %w (is it the key these keys were stored with?)", service.ErrKEKMismatch)
+		}
+		return fmt.Errorf("load keys: %w", err)
+	}
+	return nil
+}
+
+// openMinter builds the token cache and the minter, with metrics.
+func (a *app) openMinter() error {
+	s := a.settings
+	if s.RedisURL != "" {
+		return errors.New("JWTUP_REDIS_URL: the Redis token cache is not part of this build yet; leave it unset for the in-process cache")
+	}
+	cache, err := memory.NewTokenCache(s.CacheSize)
+	if err != nil {
+		return fmt.Errorf("JWTUP_CACHE_SIZE: %w", err)
+	}
+
+	a.registry = prometheus.NewRegistry()
+	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := service.NewMetrics(a.registry, a.keys)
+	a.minter = service.NewMinter(service.MintConfig{
+		Issuer:          s.Issuer,
+		DefaultAudience: s.DefaultAudience,
+		Profile:         s.ClaimsProfile,
+		TTL:             s.TokenTTL,
+		RefreshMargin:   s.RefreshMargin,
+		ClockSkew:       s.ClockSkew,
+	}, a.keys, cache, metrics)
+	return nil
+}
+
+func (a *app) Close() error { return a.store.Close() }

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/jwt-up/jwt-up/service"
+	"github.com/jwt-up/jwt-up/store"
+)
+
+func keysCmd(open openFunc) *cobra.Command {
+	keys := &cobra.Command{
+		Use:   "keys",
+		Short: "List, rotate and import signing keys in the key store",
+		Long: "List, rotate and import signing keys, working on the key store directly. " +
+			"A running server sees the change at its next key refresh (JWTUP_KEY_REFRESH).",
+	}
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List every key with its state and times",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := open(cmd, true)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			return printKeys(cmd.OutOrStdout(), a.keys.Keys())
+		},
+	}
+
+	var immediate bool
+	rotate := &cobra.Command{
+		Use:   "rotate",
+		Short: "Stage a new key: it signs after one JWKS max-age, or at once with --immediate",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := open(cmd, true)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			k, err := a.keys.Rotate(cmd.Context(), immediate)
+			if err != nil {
+				return err
+			}
+			return printKeys(cmd.OutOrStdout(), []store.Key{k})
+		},
+	}
+	rotate.Flags().BoolVar(&immediate, "immediate", false, "sign with the new key at once")
+
+	var importImmediate bool
+	var alg string
+	importCmd := &cobra.Command{
+		Use:   "import FILE",
+		Short: "Import a PEM private key (PKCS #8, PKCS #1 or SEC 1) as the next key",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pemData, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			priv, err := service.ParsePrivateKeyPEM(pemData)
+			if err != nil {
+				return err
+			}
+			a, err := open(cmd, true)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			if alg == "" {
+				alg = a.settings.SigningAlg
+			}
+			if alg, err = service.AlgorithmFor(priv, alg); err != nil {
+				return err
+			}
+			k, err := a.keys.Import(cmd.Context(), priv, alg, importImmediate)
+			if err != nil {
+				return err
+			}
+			return printKeys(cmd.OutOrStdout(), []store.Key{k})
+		},
+	}
+	importCmd.Flags().BoolVar(&importImmediate, "immediate", false, "sign with the imported key at once")
+	importCmd.Flags().StringVar(&alg, "alg", "", "algorithm to sign with (default: JWTUP_SIGNING_ALG if the key fits it, else the one its type implies)")
+
+	keys.AddCommand(list, rotate, importCmd)
+	return keys
+}
+
+// printKeys writes keys as a table.
+func printKeys(w io.Writer, keys []store.Key) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED\tSIGNS FROM\tRETIRED\tLEAVES JWKS")
+	for _, k := range keys {
+		signs := k.ActivatedAt
+		if k.State == store.KeyNext {
+			signs = k.ActivatesAt
+		}
+		leaves := k.RemoveAt
+		if !k.RemovedAt.IsZero() {
+			leaves = k.RemovedAt
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.KID, k.Alg, k.State,
+			stamp(k.CreatedAt), stamp(signs), stamp(k.RetiredAt), stamp(leaves))
+	}
+	return tw.Flush()
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}

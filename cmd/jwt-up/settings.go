@@ -1,0 +1,336 @@
+package main
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"gopkg.in/yaml.v3"
+
+	"github.com/jwt-up/jwt-up/service"
+)
+
+// setting describes one setting: its YAML key, from which the variable
+// (JWTUP_ + upper case) and the flag (dashes) are derived.
+type setting struct {
+	key    string
+	def    string
+	help   string
+	secret bool
+}
+
+// settingsTable lists every setting. Order is the order of the start-up log
+// line and of --help.
+var settingsTable = []setting{
+	{key: "listen", def: ":8080", help: "address to serve on"},
+	{key: "issuer", def: "http://localhost:8080", help: "iss of every token, base of jwks_uri"},
+	{key: "data_dir", def: "./data", help: "where embedded state lives"},
+	{key: "database_url", help: "postgres://… or sqlite://… (default: SQLite in the data dir)"},
+	{key: "redis_url", help: "redis:// or rediss:// token cache (default: in-memory)"},
+	{key: "gateway_keys", help: "comma-separated gateway keys (default: generated, kept in the data dir)", secret: true},
+	{key: "admin_keys", help: "comma-separated admin keys (default: admin API off)", secret: true},
+	{key: "kek", help: "base64 key-encryption key, 32 bytes (default: generated, kept in the data dir)", secret: true},
+	{key: "kek_file", help: "file holding the base64 key-encryption key"},
+	{key: "signing_alg", def: "RS256", help: "RS256, PS256, ES256, ES384 or EdDSA"},
+	{key: "token_ttl", def: "5m", help: "token lifetime"},
+	{key: "refresh_margin", def: "30s", help: "least lifetime left on a handed-out token"},
+	{key: "clock_skew", def: "0s", help: "how far nbf lies before iat"},
+	{key: "jwks_max_age", def: "5m", help: "JWKS Cache-Control max-age"},
+	{key: "key_rotation", def: "720h", help: "how often a new key takes over"},
+	{key: "key_refresh", def: "10s", help: "how often the key set is read again from the store"},
+	{key: "claims_profile", def: "standard", help: "standard or kong-headers"},
+	{key: "default_audience", help: "aud when a request names none (default: the issuer)"},
+	{key: "auth_header", def: "Authorization", help: "response header of /v1/auth"},
+	{key: "anonymous", def: "deny", help: "deny or pass, for /v1/auth without identity"},
+	{key: "cache_size", def: "100000", help: "most tokens kept in process"},
+	{key: "log_level", def: "info", help: "debug, info, warn or error"},
+	{key: "log_format", def: "auto", help: "auto (text on a terminal, else JSON), text or json"},
+}
+
+func envName(key string) string  { return "JWTUP_" + strings.ToUpper(key) }
+func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
+
+// addSettingFlags declares a flag for every setting, plus --config.
+func addSettingFlags(fs *pflag.FlagSet) {
+	fs.String("config", "", "YAML settings file (also JWTUP_CONFIG)")
+	for _, s := range settingsTable {
+		fs.String(flagName(s.key), "", fmt.Sprintf("%s (%s; default %q)", s.help, envName(s.key), s.def))
+	}
+}
+
+// rawSettings resolves every setting to a string: flags over JWTUP_*
+// variables over the YAML file over defaults.
+func rawSettings(fs *pflag.FlagSet, getenv func(string) string) (map[string]string, error) {
+	raw := map[string]string{}
+	for _, s := range settingsTable {
+		raw[s.key] = s.def
+	}
+
+	path := getenv("JWTUP_CONFIG")
+	if f := fs.Lookup("config"); f != nil && f.Changed {
+		path = f.Value.String()
+	}
+	if path != "" {
+		if err := readYAML(path, raw); err != nil {
+			return nil, err
+		}
+	}
+
+	for _, s := range settingsTable {
+		if v, ok := lookupEnv(getenv, envName(s.key)); ok {
+			raw[s.key] = v
+		}
+		if f := fs.Lookup(flagName(s.key)); f != nil && f.Changed {
+			raw[s.key] = f.Value.String()
+		}
+	}
+	return raw, nil
+}
+
+func lookupEnv(getenv func(string) string, name string) (string, bool) {
+	v := getenv(name)
+	return v, v != ""
+}
+
+// readYAML lays the settings of a YAML file over raw. Unknown keys are an
+// error: a typo must not pass silently.
+func readYAML(path string, raw map[string]string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	for k, v := range doc {
+		if _, known := raw[k]; !known {
+			return fmt.Errorf("config %s: unknown setting %q", path, k)
+		}
+		switch v := v.(type) {
+		case []any:
+			parts := make([]string, len(v))
+			for i, p := range v {
+				parts[i] = fmt.Sprint(p)
+			}
+			raw[k] = strings.Join(parts, ",")
+		case map[string]any:
+			return fmt.Errorf("config %s: %s must be a single value", path, k)
+		case nil:
+			raw[k] = ""
+		default:
+			raw[k] = fmt.Sprint(v)
+		}
+	}
+	return nil
+}
+
+// settings is the typed, validated form of every setting.
+type settings struct {
+	Listen          string
+	Issuer          string
+	DataDir         string
+	DatabaseURL     string
+	RedisURL        string
+	GatewayKeys     []string
+	AdminKeys       []string
+	KEK             []byte // nil: read from KEKFile or the data dir
+	KEKFile         string
+	SigningAlg      string
+	TokenTTL        time.Duration
+	RefreshMargin   time.Duration
+	ClockSkew       time.Duration
+	JWKSMaxAge      time.Duration
+	KeyRotation     time.Duration
+	KeyRefresh      time.Duration
+	ClaimsProfile   service.Profile
+	DefaultAudience string
+	AuthHeader      string
+	Anonymous       bool
+	CacheSize       int
+	LogLevel        string
+	LogFormat       string
+}
+
+// parseSettings types and checks raw settings. Every problem is reported,
+// one line each, naming the variable.
+func parseSettings(raw map[string]string) (settings, error) {
+	var (
+		s    settings
+		errs []error
+	)
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", envName(key), fmt.Sprintf(format, args...)))
+	}
+	duration := func(key string, allowZero bool) time.Duration {
+		d, err := time.ParseDuration(raw[key])
+		switch {
+		case err != nil:
+			bad(key, "%q is not a duration (write e.g. 30s, 5m, 720h)", raw[key])
+		case d < 0 || (d == 0 && !allowZero):
+			bad(key, "must be greater than zero, got %s", raw[key])
+		}
+		return d
+	}
+
+	s.Listen = raw["listen"]
+	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
+		bad("listen", "%q is not host:port (write e.g. :8080)", s.Listen)
+	}
+	s.Issuer = strings.TrimSuffix(raw["issuer"], "/")
+	if u, err := url.Parse(s.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		bad("issuer", "%q is not an http(s) URL", raw["issuer"])
+	}
+	s.DataDir = raw["data_dir"]
+	if s.DataDir == "" {
+		bad("data_dir", "must not be empty")
+	}
+	s.DatabaseURL = raw["database_url"]
+	if s.DatabaseURL != "" && !strings.HasPrefix(s.DatabaseURL, "sqlite://") &&
+		!strings.HasPrefix(s.DatabaseURL, "postgres://") && !strings.HasPrefix(s.DatabaseURL, "postgresql://") {
+		bad("database_url", "must start with sqlite:// or postgres://")
+	}
+	s.RedisURL = raw["redis_url"]
+	s.GatewayKeys = splitList(raw["gateway_keys"])
+	s.AdminKeys = splitList(raw["admin_keys"])
+	for _, k := range []string{"gateway_keys", "admin_keys"} {
+		for _, key := range splitList(raw[k]) {
+			if len(key) < 16 {
+				bad(k, "every key must be at least 16 characters long")
+				break
+			}
+		}
+	}
+	if raw["kek"] != "" {
+		kek, err := decodeKEK(raw["kek"])
+		if err != nil {
+			bad("kek", "%v", err)
+		}
+		s.KEK = kek
+	}
+	s.KEKFile = raw["kek_file"]
+
+	s.SigningAlg = raw["signing_alg"]
+	if !service.ValidAlgorithm(s.SigningAlg) {
+		bad("signing_alg", "%q is not one of %s", s.SigningAlg, strings.Join(service.Algorithms, ", "))
+	}
+	s.TokenTTL = duration("token_ttl", false)
+	s.RefreshMargin = duration("refresh_margin", true)
+	if s.TokenTTL > 0 && s.RefreshMargin >= s.TokenTTL {
+		bad("refresh_margin", "must be less than JWTUP_TOKEN_TTL (%s), got %s", s.TokenTTL, s.RefreshMargin)
+	}
+	s.ClockSkew = duration("clock_skew", true)
+	s.JWKSMaxAge = duration("jwks_max_age", true)
+	s.KeyRotation = duration("key_rotation", false)
+	if s.KeyRotation > 0 && s.KeyRotation <= s.JWKSMaxAge {
+		bad("key_rotation", "must be longer than JWTUP_JWKS_MAX_AGE (%s), so a new key is published before it signs", s.JWKSMaxAge)
+	}
+	s.KeyRefresh = duration("key_refresh", false)
+
+	s.ClaimsProfile = service.Profile(raw["claims_profile"])
+	if !s.ClaimsProfile.Valid() {
+		bad("claims_profile", "%q is not standard or kong-headers", raw["claims_profile"])
+	}
+	s.DefaultAudience = raw["default_audience"]
+	if s.DefaultAudience == "" {
+		s.DefaultAudience = s.Issuer
+	}
+	s.AuthHeader = raw["auth_header"]
+	if !validHeaderName(s.AuthHeader) {
+		bad("auth_header", "%q is not a valid header name", s.AuthHeader)
+	}
+	switch raw["anonymous"] {
+	case "deny":
+	case "pass":
+		s.Anonymous = true
+	default:
+		bad("anonymous", "%q is not deny or pass", raw["anonymous"])
+	}
+	n, err := strconv.Atoi(raw["cache_size"])
+	if err != nil || n < 1 {
+		bad("cache_size", "%q is not a whole number above zero", raw["cache_size"])
+	}
+	s.CacheSize = n
+
+	s.LogLevel = raw["log_level"]
+	if _, err := parseLevel(s.LogLevel); err != nil {
+		bad("log_level", "%v", err)
+	}
+	s.LogFormat = raw["log_format"]
+	if s.LogFormat != "auto" && s.LogFormat != "text" && s.LogFormat != "json" {
+		bad("log_format", "%q is not auto, text or json", s.LogFormat)
+	}
+	return s, errors.Join(errs...)
+}
+
+// decodeKEK reads a base64 (standard or URL alphabet) 32-byte key.
+func decodeKEK(v string) ([]byte, error) {
+	v = strings.TrimSpace(v)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(v); err == nil {
+			if len(b) != service.KEKSize {
+				return nil, fmt.Errorf("must decode to %d bytes, got %d", service.KEKSize, len(b))
+			}
+			return b, nil
+		}
+	}
+	return nil, errors.New("is not base64 (make one with: openssl rand -base64 32)")
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func validHeaderName(h string) bool {
+	if h == "" {
+		return false
+	}
+	for _, r := range h {
+		if r > 0x7e || r <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) {
+			return false
+		}
+	}
+	return true
+}
+
+// logValues returns the effective settings for the start-up log line, with
+// secrets masked.
+func logValues(raw map[string]string) []any {
+	var out []any
+	for _, s := range settingsTable {
+		v := raw[s.key]
+		if s.secret && v != "" {
+			v = fmt.Sprintf("<%d set>", len(splitList(v)))
+		}
+		if s.key == "database_url" || s.key == "redis_url" {
+			v = maskURL(v)
+		}
+		out = append(out, s.key, v)
+	}
+	return out
+}
+
+// maskURL hides the password of a connection URL.
+func maskURL(v string) string {
+	u, err := url.Parse(v)
+	if err != nil || u.User == nil {
+		return v
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
