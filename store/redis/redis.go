@@ -1,0 +1,273 @@
+// Package redis keeps minted tokens in Redis (standalone, Sentinel or
+// Cluster), shared by every replica, and carries purge and key-change
+// notices between replicas over pub/sub.
+//
+// Layout: all tokens of one consumer live in one hash,
+// "jwtup:v1:{<digest of the subject>}", one field per set of mint inputs.
+// The braces make the subject digest a Cluster hash tag, so one consumer's
+// tokens sit in one slot; a purge is one UNLINK whatever the number of
+// tokens; no command ever scans the keyspace.
+package redis
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/jwt-up/jwt-up/store"
+)
+
+// keyPrefix starts every key and channel; the version changes when the
+// layout does, so replicas of two versions never read each other's entries.
+const keyPrefix = "jwtup:v1:"
+
+// eventsChannel carries purges ("purge <subject>") and key changes ("keys").
+const eventsChannel = keyPrefix + "events"
+
+// Cache is a store.TokenCache in Redis.
+type Cache struct {
+	client goredis.UniversalClient
+	now    func() time.Time
+}
+
+var _ store.TokenCache = (*Cache)(nil)
+
+// Options parses a Redis URL:
+//
+//	redis://[user:password@]host:port[/db]           one server
+//	rediss://…                                       the same over TLS
+//	redis+sentinel://[user:password@]h1:p1,h2:p2/master[/db]
+//	redis+cluster://[user:password@]h1:p1,h2:p2      Cluster seed nodes
+//
+// The +sentinel and +cluster forms take rediss as well. Timeouts are short
+// on purpose: a slow Redis must not slow minting down, which goes on
+// without it.
+func Options(rawURL string) (*goredis.UniversalOptions, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, errors.New("not a URL")
+	}
+	scheme, mode, _ := strings.Cut(u.Scheme, "+")
+	if scheme != "redis" && scheme != "rediss" {
+		return nil, fmt.Errorf("scheme %q is not redis, rediss, redis+sentinel or redis+cluster", u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, errors.New("no host")
+	}
+	opts := &goredis.UniversalOptions{
+		Addrs:        strings.Split(u.Host, ","),
+		DialTimeout:  time.Second,
+		ReadTimeout:  500 * time.Millisecond,
+		WriteTimeout: 500 * time.Millisecond,
+		PoolTimeout:  time.Second,
+		MaxRetries:   1,
+	}
+	if u.User != nil {
+		opts.Username = u.User.Username()
+		opts.Password, _ = u.User.Password()
+	}
+	if scheme == "rediss" {
+		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+
+	path := strings.Trim(u.Path, "/")
+	switch mode {
+	case "":
+	case "cluster":
+		opts.IsClusterMode = true
+		if path != "" {
+			return nil, errors.New("a cluster URL takes no database")
+		}
+	case "sentinel":
+		opts.MasterName, path, _ = strings.Cut(path, "/")
+		if opts.MasterName == "" {
+			return nil, errors.New("a sentinel URL needs the master name as its path")
+		}
+		opts.SentinelUsername, opts.SentinelPassword = opts.Username, opts.Password
+	default:
+		return nil, fmt.Errorf("scheme %q is not redis, rediss, redis+sentinel or redis+cluster", u.Scheme)
+	}
+	if path != "" {
+		db, err := strconv.Atoi(path)
+		if err != nil || db < 0 {
+			return nil, fmt.Errorf("database %q is not a number", path)
+		}
+		opts.DB = db
+	}
+	return opts, nil
+}
+
+// Open connects to the Redis that rawURL names (see Options). It does not
+// fail when Redis is down: the cache reports errors until it is back.
+func Open(rawURL string) (*Cache, error) {
+	opts, err := Options(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return New(goredis.NewUniversalClient(opts)), nil
+}
+
+// New returns a cache over an existing client.
+func New(client goredis.UniversalClient) *Cache {
+	return &Cache{client: client, now: time.Now}
+}
+
+// Ping checks that Redis answers.
+func (c *Cache) Ping(ctx context.Context) error { return c.client.Ping(ctx).Err() }
+
+// Close closes the client.
+func (c *Cache) Close() error { return c.client.Close() }
+
+// hashKey names the hash holding every token of subject.
+func hashKey(subject string) string {
+	sum := sha256.Sum256([]byte(subject))
+	return keyPrefix + "{" + base64.RawURLEncoding.EncodeToString(sum[:12]) + "}"
+}
+
+// encode packs a token as "stale|exp|kid|token" (milliseconds); neither a
+// kid nor a compact JWS holds a '|'.
+func encode(t store.Token) string {
+	return strconv.FormatInt(t.StaleAt.UnixMilli(), 10) + "|" +
+		strconv.FormatInt(t.ExpiresAt.UnixMilli(), 10) + "|" + t.KID + "|" + t.Value
+}
+
+func decode(subject, v string) (store.Token, error) {
+	parts := strings.SplitN(v, "|", 4)
+	if len(parts) != 4 {
+		return store.Token{}, errors.New("redis: malformed cache entry")
+	}
+	stale, err1 := strconv.ParseInt(parts[0], 10, 64)
+	exp, err2 := strconv.ParseInt(parts[1], 10, 64)
+	if err1 != nil || err2 != nil {
+		return store.Token{}, errors.New("redis: malformed cache entry")
+	}
+	return store.Token{
+		Subject:   subject,
+		Value:     parts[3],
+		KID:       parts[2],
+		ExpiresAt: time.UnixMilli(exp),
+		StaleAt:   time.UnixMilli(stale),
+	}, nil
+}
+
+// Get returns the token of k, or store.ErrNotFound.
+func (c *Cache) Get(ctx context.Context, k store.TokenKey) (store.Token, error) {
+	v, err := c.client.HGet(ctx, hashKey(k.Subject), k.Digest).Result()
+	if errors.Is(err, goredis.Nil) {
+		return store.Token{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.Token{}, fmt.Errorf("redis get: %w", err)
+	}
+	t, err := decode(k.Subject, v)
+	if err != nil {
+		return store.Token{}, err
+	}
+	if !c.now().Before(t.StaleAt) {
+		return store.Token{}, store.ErrNotFound
+	}
+	return t, nil
+}
+
+// addScript stores a token unless a fresh one is there already, and
+// returns the one stored afterwards. The hash lives as long as its
+// longest-lived token. One key per call, so it runs on Cluster too.
+//
+// KEYS[1] hash; ARGV[1] field, ARGV[2] entry, ARGV[3] now (ms),
+// ARGV[4] time to live of the entry (ms).
+var addScript = goredis.NewScript(`
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur then
+  local stale = tonumber(string.match(cur, '^(%d+)|'))
+  if stale and stale > tonumber(ARGV[3]) then
+    return cur
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[4]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+end
+return ARGV[2]
+`)
+
+// Add stores t under k unless a fresh token is there, and returns the one
+// that is stored afterwards: replicas missing at once converge on one.
+func (c *Cache) Add(ctx context.Context, k store.TokenKey, t store.Token) (store.Token, error) {
+	now := c.now()
+	ttl := t.StaleAt.Sub(now)
+	if ttl <= 0 {
+		return t, nil
+	}
+	v, err := addScript.Run(ctx, c.client, []string{hashKey(k.Subject)},
+		k.Digest, encode(t), now.UnixMilli(), ttl.Milliseconds()+1).Text()
+	if err != nil {
+		return store.Token{}, fmt.Errorf("redis add: %w", err)
+	}
+	return decode(k.Subject, v)
+}
+
+// Delete drops the token of k.
+func (c *Cache) Delete(ctx context.Context, k store.TokenKey) error {
+	if err := c.client.HDel(ctx, hashKey(k.Subject), k.Digest).Err(); err != nil {
+		return fmt.Errorf("redis delete: %w", err)
+	}
+	return nil
+}
+
+// DeleteSubject drops every token of subject in one command, and tells the
+// other replicas to drop theirs from process memory.
+func (c *Cache) DeleteSubject(ctx context.Context, subject string) error {
+	if err := c.client.Unlink(ctx, hashKey(subject)).Err(); err != nil {
+		return fmt.Errorf("redis purge: %w", err)
+	}
+	return c.publish(ctx, "purge "+subject)
+}
+
+// PublishKeysChanged tells the other replicas that the key set changed, so
+// they read it again now rather than at their next refresh.
+func (c *Cache) PublishKeysChanged(ctx context.Context) error {
+	return c.publish(ctx, "keys")
+}
+
+func (c *Cache) publish(ctx context.Context, msg string) error {
+	if err := c.client.Publish(ctx, eventsChannel, msg).Err(); err != nil {
+		return fmt.Errorf("redis publish: %w", err)
+	}
+	return nil
+}
+
+// Listen calls onPurge for every purge and onKeys for every key change that
+// any replica publishes, until ctx ends. The subscription reconnects by
+// itself after an outage; notices sent meanwhile are lost, which costs at
+// most a token lifetime of stale in-process entries (purges) or one key
+// refresh (key changes).
+func (c *Cache) Listen(ctx context.Context, onPurge func(subject string), onKeys func()) {
+	sub := c.client.Subscribe(ctx, eventsChannel)
+	defer sub.Close()
+	ch := sub.Channel()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case msg, ok := <-ch:
+			if !ok {
+				return
+			}
+			switch {
+			case msg.Payload == "keys":
+				onKeys()
+			case strings.HasPrefix(msg.Payload, "purge "):
+				onPurge(strings.TrimPrefix(msg.Payload, "purge "))
+			}
+		}
+	}
+}
