@@ -126,6 +126,7 @@ func (h *handler) revokeKey(c *gin.Context) {
 //	@Success		204
 //	@Failure		401	{object}	Problem	"missing or wrong admin key"
 //	@Failure		404	{object}	Problem	"the admin API is off"
+//	@Failure		503	{object}	Problem	"the shared token cache is unreachable, so the purge would not reach every replica"
 //	@Security		AdminKey
 //	@Router			/v1/consumers/{id}/tokens [delete]
 func (h *handler) purgeConsumer(c *gin.Context) {

@@ -40,6 +40,7 @@ var (
 	probInternal     = problemKind{"internal", "Internal error", http.StatusInternalServerError}
 	probNoKey        = problemKind{"no-signing-key", "No signing key", http.StatusServiceUnavailable}
 	probUnready      = problemKind{"not-ready", "Not ready", http.StatusServiceUnavailable}
+	probCacheDown    = problemKind{"cache-unavailable", "Token cache unavailable", http.StatusServiceUnavailable}
 )
 
 // errorTable maps the service's sentinel errors to problems. The detail of
@@ -54,6 +55,7 @@ var errorTable = []struct {
 	{service.ErrNoSigningKey, probNoKey},
 	{service.ErrKeyNotFound, probNotFound},
 	{service.ErrInvalidKey, probInvalid},
+	{service.ErrCacheUnavailable, probCacheDown},
 }
 
 // newProblem fills a Problem of kind k.

@@ -56,8 +56,9 @@ type KeyManager struct {
 	ring   atomic.Pointer[keyring]
 	loaded atomic.Int64 // unix nanos of the last successful read of the store
 
-	mu     sync.Mutex               // serialises loads and changes in this process
-	opened map[string]crypto.Signer // opened private keys by kid
+	mu       sync.Mutex               // serialises loads and changes in this process
+	opened   map[string]crypto.Signer // opened private keys by kid
+	onChange func()                   // called after this manager changed the key set
 }
 
 // NewKeyManager returns a manager over ks. It holds no keys until Load.
@@ -75,26 +76,40 @@ func NewKeyManager(ks store.KeyStore, sealer *Sealer, cfg KeyConfig, log *slog.L
 // SetClock replaces the manager's clock; for tests and tools.
 func (m *KeyManager) SetClock(now func() time.Time) { m.now = now }
 
+// OnChange sets a function to call after this manager changed the key set,
+// so other replicas can be told to read it again at once. Set it before
+// Run.
+func (m *KeyManager) OnChange(fn func()) { m.onChange = fn }
+
 // Start brings the key set up to date (creating the first keys on an empty
 // store) and loads it. It fails when the stored keys cannot be opened.
 func (m *KeyManager) Start(ctx context.Context) error {
 	return m.Tick(ctx)
 }
 
-// Run repeats Tick every Refresh until ctx ends. Errors are logged, and the
-// manager goes on with the keys it holds.
+// Run repeats Tick every Refresh until ctx ends. While the store fails the
+// manager goes on signing with the keys it holds and rotation waits; the
+// log says so when it starts and when it ends, not on every tick.
 func (m *KeyManager) Run(ctx context.Context) {
 	t := time.NewTicker(m.cfg.Refresh)
 	defer t.Stop()
+	failing := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := m.Tick(ctx); err != nil && ctx.Err() == nil {
-				m.log.ErrorContext(ctx, "refresh keys", "err", err)
-			}
 		}
+		err := m.Tick(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil && !failing:
+			m.log.ErrorContext(ctx, "key store unreachable; signing goes on with the keys held, rotation waits", "err", err)
+		case err == nil && failing:
+			m.log.InfoContext(ctx, "key store is back")
+		}
+		failing = err != nil
 	}
 }
 
@@ -306,6 +321,9 @@ func (m *KeyManager) changeLocked(ctx context.Context, fn planFunc) error {
 			return err
 		}
 		m.logEvents(ctx, events)
+		if m.onChange != nil && len(events) > 0 {
+			m.onChange()
+		}
 		return nil
 	}
 }

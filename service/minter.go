@@ -24,6 +24,10 @@ type MintConfig struct {
 	ClockSkew       time.Duration // how far nbf lies before iat
 }
 
+// ErrCacheUnavailable means the token cache failed where it was needed: a
+// purge that must reach every replica.
+var ErrCacheUnavailable = errors.New("token cache unavailable")
+
 // Minted is a token handed out, fresh or from the cache.
 type Minted struct {
 	Token     string
@@ -86,7 +90,9 @@ func (m *Minter) Mint(ctx context.Context, r MintRequest) (Minted, error) {
 // Purge drops every cached token of the consumer whose token subject is sub.
 func (m *Minter) Purge(ctx context.Context, sub string) error {
 	if err := m.cache.DeleteSubject(ctx, sub); err != nil {
-		return fmt.Errorf("purge tokens: %w", err)
+		// The cause stays with the cache, which logs its outages; the
+		// client learns only that the purge did not reach every replica.
+		return fmt.Errorf("%w: the purge could not reach the shared cache; try again", ErrCacheUnavailable)
 	}
 	return nil
 }

@@ -16,7 +16,9 @@ import (
 	"github.com/jwt-up/jwt-up/service"
 	"github.com/jwt-up/jwt-up/store"
 	"github.com/jwt-up/jwt-up/store/memory"
+	"github.com/jwt-up/jwt-up/store/redis"
 	"github.com/jwt-up/jwt-up/store/sqlite"
+	"github.com/jwt-up/jwt-up/store/tiered"
 )
 
 // app is jwt-up wired together: settings, logger, key store, keys and
@@ -29,6 +31,10 @@ type app struct {
 	store    store.KeyStore
 	keys     *service.KeyManager
 	minter   *service.Minter
+
+	local  *memory.TokenCache // the in-process token cache
+	shared *redis.Cache       // the shared token cache; nil without Redis
+	tiered *tiered.Cache      // local in front of shared; nil without Redis
 }
 
 // newApp reads the settings and opens the key store, applying its
@@ -117,16 +123,29 @@ func (a *app) openKeys(ctx context.Context) error {
 // openMinter builds the token cache and the minter, with metrics.
 func (a *app) openMinter() error {
 	s := a.settings
-	if s.RedisURL != "" {
-		return errors.New("JWTUP_REDIS_URL: the Redis token cache is not part of this build yet; leave it unset for the in-process cache")
-	}
 	cache, err := memory.NewTokenCache(s.CacheSize)
 	if err != nil {
 		return fmt.Errorf("JWTUP_CACHE_SIZE: %w", err)
 	}
 
+	a.local = cache
 	a.registry = prometheus.NewRegistry()
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	var tokens store.TokenCache = cache
+	if s.RedisURL != "" {
+		shared, err := redis.Open(s.RedisURL)
+		if err != nil {
+			return fmt.Errorf("JWTUP_REDIS_URL: %w", err)
+		}
+		a.shared = shared
+		a.tiered = tiered.New(cache, shared, a.log)
+		tokens = a.tiered
+		a.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "jwtup_shared_cache_failures_total",
+			Help: "Calls to the shared token cache (Redis) that failed.",
+		}, func() float64 { return float64(a.tiered.Failures()) }))
+	}
 	metrics := service.NewMetrics(a.registry, a.keys)
 	a.minter = service.NewMinter(service.MintConfig{
 		Issuer:          s.Issuer,
@@ -135,8 +154,42 @@ func (a *app) openMinter() error {
 		TTL:             s.TokenTTL,
 		RefreshMargin:   s.RefreshMargin,
 		ClockSkew:       s.ClockSkew,
-	}, a.keys, cache, metrics)
+	}, a.keys, tokens, metrics)
 	return nil
 }
 
-func (a *app) Close() error { return a.store.Close() }
+// cacheState reports the token cache's state for readiness.
+func (a *app) cacheState(ctx context.Context) string {
+	if a.tiered == nil {
+		return "ok"
+	}
+	return a.tiered.State(ctx)
+}
+
+// listen carries purges and key changes between replicas until ctx ends;
+// without a shared cache there is no one to tell.
+func (a *app) listen(ctx context.Context) {
+	if a.shared == nil {
+		return
+	}
+	a.keys.OnChange(func() {
+		if err := a.shared.PublishKeysChanged(ctx); err != nil {
+			a.log.WarnContext(ctx, "tell replicas of a key change", "err", err)
+		}
+	})
+	go a.shared.Listen(ctx,
+		func(subject string) { _ = a.local.DeleteSubject(ctx, subject) },
+		func() {
+			if err := a.keys.Tick(ctx); err != nil {
+				a.log.WarnContext(ctx, "read keys after a change", "err", err)
+			}
+		})
+}
+
+// Close releases the key store and the shared cache.
+func (a *app) Close() error {
+	if a.shared != nil {
+		a.shared.Close()
+	}
+	return a.store.Close()
+}

@@ -39,6 +39,7 @@ func (a *app) serve(ctx context.Context) error {
 		Anonymous:   s.Anonymous,
 		JWKSMaxAge:  s.JWKSMaxAge,
 		KeyRefresh:  s.KeyRefresh,
+		CacheState:  a.cacheState,
 		Registry:    a.registry,
 		Logger:      a.log,
 	}, a.minter, a.keys)
@@ -51,6 +52,7 @@ func (a *app) serve(ctx context.Context) error {
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	a.listen(runCtx)
 	go a.keys.Run(runCtx)
 
 	errc := make(chan error, 1)

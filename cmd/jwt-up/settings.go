@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/jwt-up/jwt-up/service"
+	"github.com/jwt-up/jwt-up/store/redis"
 )
 
 // setting describes one setting: its YAML key, from which the variable
@@ -33,7 +34,7 @@ var settingsTable = []setting{
 	{key: "issuer", def: "http://localhost:8080", help: "iss of every token, base of jwks_uri"},
 	{key: "data_dir", def: "./data", help: "where embedded state lives"},
 	{key: "database_url", help: "postgres://… or sqlite://… (default: SQLite in the data dir)"},
-	{key: "redis_url", help: "redis:// or rediss:// token cache (default: in-memory)"},
+	{key: "redis_url", help: "redis://, rediss://, redis+sentinel:// or redis+cluster:// shared token cache (default: in-process only)"},
 	{key: "gateway_keys", help: "comma-separated gateway keys (default: generated, kept in the data dir)", secret: true},
 	{key: "admin_keys", help: "comma-separated admin keys (default: admin API off)", secret: true},
 	{key: "kek", help: "base64 key-encryption key, 32 bytes (default: generated, kept in the data dir)", secret: true},
@@ -198,6 +199,11 @@ func parseSettings(raw map[string]string) (settings, error) {
 		bad("database_url", "must start with sqlite:// or postgres://")
 	}
 	s.RedisURL = raw["redis_url"]
+	if s.RedisURL != "" {
+		if _, err := redis.Options(s.RedisURL); err != nil {
+			bad("redis_url", "%v", err)
+		}
+	}
 	s.GatewayKeys = splitList(raw["gateway_keys"])
 	s.AdminKeys = splitList(raw["admin_keys"])
 	for _, k := range []string{"gateway_keys", "admin_keys"} {
@@ -216,6 +222,10 @@ func parseSettings(raw map[string]string) (settings, error) {
 		s.KEK = kek
 	}
 	s.KEKFile = raw["kek_file"]
+	if s.postgres() && (len(s.GatewayKeys) == 0 || (s.KEK == nil && s.KEKFile == "")) {
+		bad("database_url", "a PostgreSQL key store is shared by replicas, which must share their secrets too: "+
+			"set JWTUP_GATEWAY_KEYS and JWTUP_KEK (or JWTUP_KEK_FILE)")
+	}
 
 	s.SigningAlg = raw["signing_alg"]
 	if !service.ValidAlgorithm(s.SigningAlg) {
@@ -268,6 +278,11 @@ func parseSettings(raw map[string]string) (settings, error) {
 		bad("log_format", "%q is not auto, text or json", s.LogFormat)
 	}
 	return s, errors.Join(errs...)
+}
+
+// postgres reports whether the key store is PostgreSQL.
+func (s settings) postgres() bool {
+	return strings.HasPrefix(s.DatabaseURL, "postgres://") || strings.HasPrefix(s.DatabaseURL, "postgresql://")
 }
 
 // decodeKEK reads a base64 (standard or URL alphabet) 32-byte key.

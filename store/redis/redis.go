@@ -69,7 +69,7 @@ func Options(rawURL string) (*goredis.UniversalOptions, error) {
 		ReadTimeout:  500 * time.Millisecond,
 		WriteTimeout: 500 * time.Millisecond,
 		PoolTimeout:  time.Second,
-		MaxRetries:   1,
+		MaxRetries:   -1, // fail fast: the tiered cache decides when to retry
 	}
 	if u.User != nil {
 		opts.Username = u.User.Username()
