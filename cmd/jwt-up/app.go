@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -16,6 +15,7 @@ import (
 	"github.com/jwt-up/jwt-up/service"
 	"github.com/jwt-up/jwt-up/store"
 	"github.com/jwt-up/jwt-up/store/memory"
+	"github.com/jwt-up/jwt-up/store/postgres"
 	"github.com/jwt-up/jwt-up/store/redis"
 	"github.com/jwt-up/jwt-up/store/sqlite"
 	"github.com/jwt-up/jwt-up/store/tiered"
@@ -68,8 +68,13 @@ func newApp(ctx context.Context, fs *pflag.FlagSet, getenv func(string) string, 
 func (a *app) openStore(ctx context.Context) error {
 	u := a.settings.DatabaseURL
 	switch {
-	case strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
-		return errors.New("JWTUP_DATABASE_URL: the PostgreSQL key store is not part of this build yet; use sqlite://")
+	case a.settings.postgres():
+		st, err := postgres.Open(ctx, u)
+		if err != nil {
+			return fmt.Errorf("JWTUP_DATABASE_URL: %w", err)
+		}
+		a.store = st
+		return nil
 	case u == "":
 		if err := ensureDataDir(a.settings.DataDir); err != nil {
 			return err

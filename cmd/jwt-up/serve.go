@@ -30,19 +30,7 @@ func (a *app) serve(ctx context.Context) error {
 		return err
 	}
 	a.log.Info("starting", append([]any{"version", buildVersion()}, logValues(a.raw)...)...)
-
-	router := api.New(api.Config{
-		Issuer:      s.Issuer,
-		GatewayKeys: gatewayKeys,
-		AdminKeys:   s.AdminKeys,
-		AuthHeader:  s.AuthHeader,
-		Anonymous:   s.Anonymous,
-		JWKSMaxAge:  s.JWKSMaxAge,
-		KeyRefresh:  s.KeyRefresh,
-		CacheState:  a.cacheState,
-		Registry:    a.registry,
-		Logger:      a.log,
-	}, a.minter, a.keys)
+	router := a.router(gatewayKeys)
 
 	ln, err := net.Listen("tcp", s.Listen)
 	if err != nil {
@@ -52,8 +40,7 @@ func (a *app) serve(ctx context.Context) error {
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	a.listen(runCtx)
-	go a.keys.Run(runCtx)
+	a.background(runCtx)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -74,4 +61,28 @@ func (a *app) serve(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// router builds the HTTP API over the app's minter and keys.
+func (a *app) router(gatewayKeys []string) http.Handler {
+	s := a.settings
+	return api.New(api.Config{
+		Issuer:      s.Issuer,
+		GatewayKeys: gatewayKeys,
+		AdminKeys:   s.AdminKeys,
+		AuthHeader:  s.AuthHeader,
+		Anonymous:   s.Anonymous,
+		JWKSMaxAge:  s.JWKSMaxAge,
+		KeyRefresh:  s.KeyRefresh,
+		CacheState:  a.cacheState,
+		Registry:    a.registry,
+		Logger:      a.log,
+	}, a.minter, a.keys)
+}
+
+// background starts what runs beside the server until ctx ends: the key
+// refresh and, with Redis, the notices between replicas.
+func (a *app) background(ctx context.Context) {
+	a.listen(ctx)
+	go a.keys.Run(ctx)
 }

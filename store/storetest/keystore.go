@@ -261,16 +261,16 @@ func testOldestFirst(t *testing.T, s store.KeyStore) {
 func testConcurrentUpdates(t *testing.T, s store.KeyStore) {
 	const writers = 8
 
-	// Each writer appends one key to what it read. Were two functions ever
-	// run on the same snapshot, one key would be lost.
+	// Each writer appends one key named after the number of keys it read.
+	// Were two functions ever run on the same snapshot, both would add the
+	// same kid: one update would fail or overwrite the other, and a name
+	// would be missing. Appending distinct kids would not show it, as the
+	// diff of each update leaves the other's new key alone.
 	var wg sync.WaitGroup
 	errs := make([]error, writers)
 	for i := range writers {
 		wg.Go(func() {
-			errs[i] = s.UpdateKeys(context.Background(),
-				func(keys []store.Key) ([]store.Key, error) {
-					return append(keys, newKey(fmt.Sprintf("k%d", i), 0)), nil
-				})
+			errs[i] = s.UpdateKeys(context.Background(), appendCounted)
 		})
 	}
 	wg.Wait()
@@ -280,14 +280,21 @@ func testConcurrentUpdates(t *testing.T, s store.KeyStore) {
 			t.Errorf("writer %d: UpdateKeys: %v", i, err)
 		}
 	}
-	got, err := s.ListKeys(context.Background())
-	if err != nil {
-		t.Fatalf("ListKeys: %v", err)
+	want := make([]store.Key, writers)
+	for i := range want {
+		want[i] = countedKey(i)
 	}
-	if len(got) != writers {
-		t.Errorf("ListKeys after %d concurrent appends = %d keys, want %d",
-			writers, len(got), writers)
-	}
+	checkKeys(t, s, wantKeys(want...))
+}
+
+// appendCounted appends countedKey(len(keys)) to keys.
+func appendCounted(keys []store.Key) ([]store.Key, error) {
+	return append(keys, countedKey(len(keys))), nil
+}
+
+// countedKey returns the key that appendCounted adds to n keys.
+func countedKey(n int) store.Key {
+	return newKey(fmt.Sprintf("k%d", n), time.Duration(n)*time.Second)
 }
 
 func testListReturnsCopies(t *testing.T, s store.KeyStore) {
