@@ -191,12 +191,18 @@ func (m *KeyManager) Rotate(ctx context.Context, immediate bool) (store.Key, err
 	return m.addKey(ctx, nil, m.cfg.Alg, immediate)
 }
 
-// Import stages an existing private key, like Rotate does a new one.
-func (m *KeyManager) Import(ctx context.Context, priv crypto.Signer, alg string, immediate bool) (store.Key, error) {
-	if err := checkKeyFits(alg, priv); err != nil {
+// Import stages an existing private key, like Rotate does a new one. The
+// key must fit the configured algorithm: a next key of another algorithm
+// would be replaced by the next life-cycle step.
+func (m *KeyManager) Import(ctx context.Context, priv crypto.Signer, immediate bool) (store.Key, error) {
+	if err := checkKeyFits(m.cfg.Alg, priv); err != nil {
+		if alg, fitErr := AlgorithmFor(priv, m.cfg.Alg); fitErr == nil {
+			return store.Key{}, fmt.Errorf("%w: keys here sign %s; to import this key, set JWTUP_SIGNING_ALG=%s",
+				ErrInvalidKey, m.cfg.Alg, alg)
+		}
 		return store.Key{}, err
 	}
-	return m.addKey(ctx, priv, alg, immediate)
+	return m.addKey(ctx, priv, m.cfg.Alg, immediate)
 }
 
 // addKey seals priv (or a key it generates when priv is nil) and puts it in

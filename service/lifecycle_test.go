@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/jwt-up/jwt-up/store"
 	"github.com/jwt-up/jwt-up/store/memory"
@@ -281,5 +284,36 @@ func TestConcurrentStartsMakeOneActiveKey(t *testing.T) {
 		if m.ActiveKID() != managers[0].ActiveKID() {
 			t.Errorf("replicas sign with different keys: %s and %s", m.ActiveKID(), managers[0].ActiveKID())
 		}
+	}
+}
+
+func TestImport(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	m := newTestManager(t, nil, testKeyConfig, clk) // ES256
+
+	fits, err := generateKey("ES256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := m.Import(ctx, fits, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := only(t, m, store.KeyNext); got.KID != k.KID || got.Alg != "ES256" {
+		t.Errorf("next = %s (%s), want the imported %s", got.KID, got.Alg, k.KID)
+	}
+
+	other, err := generateKey("EdDSA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := m.Keys()
+	_, err = m.Import(ctx, other, true)
+	if !errors.Is(err, ErrInvalidKey) || !strings.Contains(err.Error(), "JWTUP_SIGNING_ALG=EdDSA") {
+		t.Fatalf("import of an Ed25519 key into ES256: err = %v, want ErrInvalidKey with a hint", err)
+	}
+	if diff := cmp.Diff(before, m.Keys()); diff != "" {
+		t.Errorf("a refused import changed the keys (-before +after):\n%s", diff)
 	}
 }

@@ -56,11 +56,13 @@ func keysCmd(open openFunc) *cobra.Command {
 	rotate.Flags().BoolVar(&immediate, "immediate", false, "sign with the new key at once")
 
 	var importImmediate bool
-	var alg string
 	importCmd := &cobra.Command{
 		Use:   "import FILE",
 		Short: "Import a PEM private key (PKCS #8, PKCS #1 or SEC 1) as the next key",
-		Args:  cobra.ExactArgs(1),
+		Long: "Import a PEM private key (PKCS #8, PKCS #1 or SEC 1) as the next key. " +
+			"It must fit JWTUP_SIGNING_ALG: an RSA key of 2048 bits or more for RS256 and PS256, " +
+			"P-256 for ES256, P-384 for ES384, Ed25519 for EdDSA.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pemData, err := os.ReadFile(args[0])
 			if err != nil {
@@ -75,13 +77,7 @@ func keysCmd(open openFunc) *cobra.Command {
 				return err
 			}
 			defer a.Close()
-			if alg == "" {
-				alg = a.settings.SigningAlg
-			}
-			if alg, err = service.AlgorithmFor(priv, alg); err != nil {
-				return err
-			}
-			k, err := a.keys.Import(cmd.Context(), priv, alg, importImmediate)
+			k, err := a.keys.Import(cmd.Context(), priv, importImmediate)
 			if err != nil {
 				return err
 			}
@@ -89,7 +85,6 @@ func keysCmd(open openFunc) *cobra.Command {
 		},
 	}
 	importCmd.Flags().BoolVar(&importImmediate, "immediate", false, "sign with the imported key at once")
-	importCmd.Flags().StringVar(&alg, "alg", "", "algorithm to sign with (default: JWTUP_SIGNING_ALG if the key fits it, else the one its type implies)")
 
 	keys.AddCommand(list, rotate, importCmd)
 	return keys

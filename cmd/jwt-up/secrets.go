@@ -48,11 +48,17 @@ func loadKEK(s settings) (kek []byte, generated bool, err error) {
 	case err == nil:
 		kek, err := decodeKEK(string(data))
 		if err != nil {
-			return nil, false, fmt.Errorf("key-encryption key in %s %w", path, err)
+			setting := "JWTUP_DATA_DIR"
+			if fromSetting {
+				setting = "JWTUP_KEK_FILE"
+			}
+			return nil, false, fmt.Errorf("%s: the key-encryption key in %s %w", setting, path, err)
 		}
 		return kek, false, nil
-	case !errors.Is(err, fs.ErrNotExist) || fromSetting:
+	case fromSetting:
 		return nil, false, fmt.Errorf("JWTUP_KEK_FILE: %w", err)
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, false, fmt.Errorf("JWTUP_DATA_DIR: key-encryption key: %w", err)
 	}
 
 	kek = make([]byte, 32)
@@ -84,6 +90,9 @@ func loadGatewayKeys(s settings) (keys []string, generatedAt string, err error) 
 		return nil, "", fmt.Errorf("gateway keys: %w", err)
 	}
 
+	if err := ensureDataDir(s.DataDir); err != nil {
+		return nil, "", err
+	}
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, "", fmt.Errorf("generate gateway key: %w", err)

@@ -338,14 +338,25 @@ func logValues(raw map[string]string) []any {
 	return out
 }
 
-// maskURL hides the password of a connection URL.
+// maskURL hides the password of a connection URL, in the user part or in a
+// password parameter. A URL that does not parse is hidden whole.
 func maskURL(v string) string {
-	u, err := url.Parse(v)
-	if err != nil || u.User == nil {
+	if v == "" {
 		return v
 	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	u, err := url.Parse(v)
+	if err != nil {
+		return "<hidden: not a URL>"
+	}
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
 	}
 	return u.String()
 }

@@ -281,6 +281,8 @@ func TestInvalidSettings(t *testing.T) {
 		{name: "bad log format", key: "log_format", value: "xml"},
 		{name: "database URL of another scheme", key: "database_url", value: "mysql://u:p@db/jwtup"},
 		{name: "database URL as bare path", key: "database_url", value: "/var/lib/jwt-up.db"},
+		{name: "redis URL of another scheme", key: "redis_url", value: "http://cache:6379"},
+		{name: "redis URL without host", key: "redis_url", value: "redis://"},
 		{name: "short gateway key", key: "gateway_keys", value: "short"},
 		{name: "one short gateway key among long ones", key: "gateway_keys",
 			value: "a-long-enough-gateway-key, short"},
@@ -328,8 +330,6 @@ func TestValidSettings(t *testing.T) {
 			func(s settings) bool { return s.Issuer == "https://jwt.example" && s.DefaultAudience == s.Issuer }},
 		{"sqlite URL", "database_url", "sqlite:///var/lib/jwt-up.db",
 			func(s settings) bool { return s.DatabaseURL == "sqlite:///var/lib/jwt-up.db" }},
-		{"postgresql URL", "database_url", "postgresql://u@db/jwtup",
-			func(s settings) bool { return s.DatabaseURL == "postgresql://u@db/jwtup" }},
 		{"gateway keys with spaces", "gateway_keys", " gateway-key-number-1 , gateway-key-number-2 ,",
 			func(s settings) bool {
 				return cmp.Equal(s.GatewayKeys, []string{"gateway-key-number-1", "gateway-key-number-2"})
@@ -351,6 +351,44 @@ func TestValidSettings(t *testing.T) {
 				t.Errorf("%s=%q: parsed to %+v", envName(tt.key), tt.value, s)
 			}
 		})
+	}
+}
+
+func TestPostgresNeedsSharedSecrets(t *testing.T) {
+	kek := base64.StdEncoding.EncodeToString(make([]byte, service.KEKSize))
+	tests := []struct {
+		name   string
+		set    map[string]string
+		wantOK bool
+	}{
+		{"no gateway keys, no KEK", map[string]string{}, false},
+		{"no KEK", map[string]string{"gateway_keys": "gateway-key-number-1"}, false},
+		{"no gateway keys", map[string]string{"kek": kek}, false},
+		{"gateway keys and KEK", map[string]string{"gateway_keys": "gateway-key-number-1", "kek": kek}, true},
+		{"gateway keys and KEK file", map[string]string{"gateway_keys": "gateway-key-number-1",
+			"kek_file": "/run/secrets/kek"}, true},
+	}
+	for _, scheme := range []string{"postgres", "postgresql"} {
+		for _, tt := range tests {
+			t.Run(scheme+"/"+tt.name, func(t *testing.T) {
+				raw := defaultRaw(t)
+				raw["database_url"] = scheme + "://jwtup@db/jwtup"
+				for k, v := range tt.set {
+					raw[k] = v
+				}
+				_, err := parseSettings(raw)
+				if tt.wantOK {
+					if err != nil {
+						t.Errorf("err = %v, want none", err)
+					}
+					return
+				}
+				if err == nil || !strings.HasPrefix(err.Error(), "JWTUP_DATABASE_URL: ") ||
+					strings.Contains(err.Error(), "\n") {
+					t.Errorf("err = %v, want one line naming JWTUP_DATABASE_URL", err)
+				}
+			})
+		}
 	}
 }
 
@@ -410,7 +448,7 @@ func TestLogValuesMasksSecrets(t *testing.T) {
 	raw["admin_keys"] = "admin-secret-number-1"
 	raw["kek"] = base64.StdEncoding.EncodeToString([]byte("kek-secret-kek-secret-kek-secret"))
 	raw["database_url"] = "postgres://jwtup:db-secret@db.internal:5432/jwtup?sslmode=require"
-	raw["redis_url"] = "redis://:redis-secret@cache:6379/0"
+	raw["redis_url"] = "redis+sentinel://:redis-secret@s1:26379,s2:26379/primary/0"
 
 	line, fields := logged(t, raw)
 	for _, secret := range []string{"gateway-secret", "admin-secret", raw["kek"], "db-secret", "redis-secret"} {
@@ -423,7 +461,7 @@ func TestLogValuesMasksSecrets(t *testing.T) {
 		"admin_keys":   "<1 set>",
 		"kek":          "<1 set>",
 		"database_url": "postgres://jwtup:xxxxx@db.internal:5432/jwtup?sslmode=require",
-		"redis_url":    "redis://:xxxxx@cache:6379/0",
+		"redis_url":    "redis+sentinel://:xxxxx@s1:26379,s2:26379/primary/0",
 		"listen":       ":8080",
 		"signing_alg":  "RS256",
 	}

@@ -2,75 +2,20 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/jwt-up/jwt-up/migrations"
 	"github.com/jwt-up/jwt-up/store"
 	"github.com/jwt-up/jwt-up/store/storetest"
 )
-
-// testSchema is a schema of one test's own in the database named by
-// JWTUP_TEST_DATABASE_URL.
-type testSchema struct {
-	name  string
-	url   string  // the test URL with search_path set to name
-	admin *sql.DB // on the test URL as given, outside the schema
-}
-
-// newSchema creates a schema with a random name, drops it with all it holds
-// when the test ends, and returns it. Stores opened on its url keep their
-// tables, goose's version table included, in that schema alone.
-func newSchema(t *testing.T) testSchema {
-	t.Helper()
-	base := storetest.DatabaseURL(t)
-	s := testSchema{name: "jwtup_test_" + strings.ToLower(rand.Text())}
-	s.url = withSearchPath(t, base, s.name)
-
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatalf("open test database: %v", err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	s.admin = admin
-
-	ident := pgx.Identifier{s.name}.Sanitize()
-	if _, err := admin.ExecContext(t.Context(), "CREATE SCHEMA "+ident); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		// t.Context is done by now.
-		q := "DROP SCHEMA " + ident + " CASCADE"
-		if _, err := admin.ExecContext(context.Background(), q); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
-	return s
-}
-
-// withSearchPath returns rawURL with the search_path run-time parameter
-// set to schema; pgx sends unknown URL parameters to the server as such.
-func withSearchPath(t *testing.T, rawURL, schema string) string {
-	t.Helper()
-	u, err := url.Parse(rawURL)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Fatalf("JWTUP_TEST_DATABASE_URL is not a postgres:// URL (%v)", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 // open opens a Store on url, closing it when the test ends.
 func open(t *testing.T, url string) *Store {
@@ -104,7 +49,7 @@ func appendKey(kid string) func([]store.Key) ([]store.Key, error) {
 func TestKeyStore(t *testing.T) {
 	storetest.DatabaseURL(t) // skip or fail once, not in every subtest
 	storetest.RunKeyStore(t, func(t *testing.T) store.KeyStore {
-		s, err := Open(t.Context(), newSchema(t).url)
+		s, err := Open(t.Context(), storetest.NewSchema(t).URL)
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
@@ -113,8 +58,8 @@ func TestKeyStore(t *testing.T) {
 }
 
 func TestTwoStoresSerialiseUpdates(t *testing.T) {
-	schema := newSchema(t)
-	stores := []*Store{open(t, schema.url), open(t, schema.url)}
+	schema := storetest.NewSchema(t)
+	stores := []*Store{open(t, schema.URL), open(t, schema.URL)}
 
 	// Each goroutine appends one key through its own connection, and each
 	// Store has a pool of its own, as two replicas would: only the
@@ -163,11 +108,11 @@ func checkCounted(t *testing.T, s *Store, n int) {
 }
 
 func TestUpdateWaitsForLock(t *testing.T) {
-	schema := newSchema(t)
-	s := open(t, schema.url)
+	schema := storetest.NewSchema(t)
+	s := open(t, schema.URL)
 
 	// Another process holds the lock...
-	tx, err := schema.admin.BeginTx(t.Context(), nil)
+	tx, err := schema.Admin.BeginTx(t.Context(), nil)
 	if err != nil {
 		t.Fatalf("begin: %v", err)
 	}
@@ -199,17 +144,17 @@ func TestUpdateWaitsForLock(t *testing.T) {
 }
 
 func TestOpenTwiceMigratesOnce(t *testing.T) {
-	schema := newSchema(t)
+	schema := storetest.NewSchema(t)
 
-	first := open(t, schema.url)
+	first := open(t, schema.URL)
 	if err := first.UpdateKeys(t.Context(), appendKey("a")); err != nil {
 		t.Fatalf("UpdateKeys: %v", err)
 	}
-	v1 := schemaVersion(t, schema.url)
+	v1 := schemaVersion(t, schema.URL)
 
 	// The second Open finds every migration applied and changes nothing.
-	second := open(t, schema.url)
-	if v2 := schemaVersion(t, schema.url); v2 != v1 || v1 < 1 {
+	second := open(t, schema.URL)
+	if v2 := schemaVersion(t, schema.URL); v2 != v1 || v1 < 1 {
 		t.Errorf("schema version after two Opens = %d, after one %d; want the same, at least 1",
 			v2, v1)
 	}
@@ -220,12 +165,12 @@ func TestOpenTwiceMigratesOnce(t *testing.T) {
 
 	// goose's version table sits in the test's schema, beside the keys.
 	var n int
-	err = schema.admin.QueryRowContext(t.Context(),
+	err = schema.Admin.QueryRowContext(t.Context(),
 		"SELECT count(*) FROM pg_tables WHERE schemaname = $1 "+
 			"AND tablename IN ('goose_db_version', 'signing_keys')",
-		schema.name).Scan(&n)
+		schema.Name).Scan(&n)
 	if err != nil || n != 2 {
-		t.Errorf("tables in schema %s = %d, %v; want 2, nil", schema.name, n, err)
+		t.Errorf("tables in schema %s = %d, %v; want 2, nil", schema.Name, n, err)
 	}
 }
 
@@ -246,7 +191,7 @@ func schemaVersion(t *testing.T, url string) int64 {
 }
 
 func TestPing(t *testing.T) {
-	s := open(t, newSchema(t).url)
+	s := open(t, storetest.NewSchema(t).URL)
 	if err := s.Ping(t.Context()); err != nil {
 		t.Errorf("Ping: %v", err)
 	}
