@@ -64,12 +64,13 @@ func Options(rawURL string) (*goredis.UniversalOptions, error) {
 		return nil, errors.New("no host")
 	}
 	opts := &goredis.UniversalOptions{
-		Addrs:        strings.Split(u.Host, ","),
-		DialTimeout:  time.Second,
-		ReadTimeout:  500 * time.Millisecond,
-		WriteTimeout: 500 * time.Millisecond,
-		PoolTimeout:  time.Second,
-		MaxRetries:   -1, // fail fast: the tiered cache decides when to retry
+		Addrs:         strings.Split(u.Host, ","),
+		DialTimeout:   time.Second,
+		ReadTimeout:   500 * time.Millisecond,
+		WriteTimeout:  500 * time.Millisecond,
+		PoolTimeout:   time.Second,
+		MaxRetries:    -1, // fail fast: the tiered cache decides when to retry
+		DialerRetries: 1,
 	}
 	if u.User != nil {
 		opts.Username = u.User.Username()
@@ -79,9 +80,12 @@ func Options(rawURL string) (*goredis.UniversalOptions, error) {
 		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
 
-	path := strings.Trim(u.Path, "/")
+	path := strings.TrimPrefix(u.Path, "/")
 	switch mode {
 	case "":
+		if len(opts.Addrs) > 1 {
+			return nil, errors.New("several hosts need redis+sentinel or redis+cluster")
+		}
 	case "cluster":
 		opts.IsClusterMode = true
 		if path != "" {
@@ -96,6 +100,7 @@ func Options(rawURL string) (*goredis.UniversalOptions, error) {
 	default:
 		return nil, fmt.Errorf("scheme %q is not redis, rediss, redis+sentinel or redis+cluster", u.Scheme)
 	}
+	path = strings.TrimSuffix(path, "/")
 	if path != "" {
 		db, err := strconv.Atoi(path)
 		if err != nil || db < 0 {
@@ -205,7 +210,12 @@ func (c *Cache) Add(ctx context.Context, k store.TokenKey, t store.Token) (store
 	now := c.now()
 	ttl := t.StaleAt.Sub(now)
 	if ttl <= 0 {
-		return t, nil
+		// Not stored, but it must not hide a fresh token either.
+		cur, err := c.Get(ctx, k)
+		if errors.Is(err, store.ErrNotFound) {
+			return t, nil
+		}
+		return cur, err
 	}
 	v, err := addScript.Run(ctx, c.client, []string{hashKey(k.Subject)},
 		k.Digest, encode(t), now.UnixMilli(), ttl.Milliseconds()+1).Text()

@@ -43,12 +43,25 @@ func New(local, shared store.TokenCache, log *slog.Logger) *Cache {
 }
 
 // State is "ok" while the shared cache answers and "degraded" while it is
-// skipped.
-func (c *Cache) State(context.Context) string {
+// skipped. When the shared cache can be pinged, State asks it, so that an
+// outage shows even while every request is served from process memory.
+func (c *Cache) State(ctx context.Context) string {
+	if p, ok := c.shared.(pinger); ok && c.sharedUsable() {
+		if err := p.Ping(ctx); err != nil {
+			c.down(ctx, err)
+		} else {
+			c.up()
+		}
+	}
 	if c.retryAt.Load() != 0 {
 		return "degraded"
 	}
 	return "ok"
+}
+
+// pinger is a shared cache that can say whether it answers.
+type pinger interface {
+	Ping(ctx context.Context) error
 }
 
 // Failures counts the calls to the shared cache that failed.
@@ -101,7 +114,9 @@ func (c *Cache) Delete(ctx context.Context, k store.TokenKey) error {
 	}
 	if err := c.shared.Delete(ctx, k); err != nil {
 		c.down(ctx, err)
+		return nil
 	}
+	c.up()
 	return nil
 }
 
@@ -134,6 +149,9 @@ func (c *Cache) sharedUsable() bool {
 
 // down records a failure, logging only the first of an outage.
 func (c *Cache) down(ctx context.Context, err error) {
+	if ctx.Err() != nil {
+		return // the caller gave up; that says nothing of the shared cache
+	}
 	c.failures.Add(1)
 	c.mu.Lock()
 	defer c.mu.Unlock()
