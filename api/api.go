@@ -64,7 +64,7 @@ type Keys interface {
 	JWKS() (body []byte, etag string)
 	Keys() []store.Key
 	ActiveKID() string
-	LastLoad() time.Time
+	LastLoad() (at time.Time, age time.Duration)
 	Rotate(ctx context.Context, immediate bool) (store.Key, error)
 	Revoke(ctx context.Context, kid string) (store.Key, error)
 }
@@ -79,12 +79,11 @@ type handler struct {
 	cfg    Config
 	minter Minter
 	keys   Keys
-	now    func() time.Time
 }
 
 // New returns the router serving every endpoint of jwt-up.
 func New(cfg Config, minter Minter, keys Keys) *gin.Engine {
-	h := &handler{cfg: cfg, minter: minter, keys: keys, now: time.Now}
+	h := &handler{cfg: cfg, minter: minter, keys: keys}
 	if h.cfg.AuthHeader == "" {
 		h.cfg.AuthHeader = "Authorization"
 	}
@@ -92,6 +91,7 @@ func New(cfg Config, minter Minter, keys Keys) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	r.UseRawPath = true // a subject with a "/" arrives as %2F in one path segment
 	r.ContextWithFallback = true
 	r.Use(requestID(), accessLog(cfg.Logger, newHTTPMetrics(cfg.Registry)), recovery(cfg.Logger))
 	r.NoRoute(func(c *gin.Context) { abortProblem(c, probNotFound, "no such endpoint") })

@@ -22,6 +22,7 @@ import (
 
 	"github.com/jwt-up/jwt-up/api"
 	"github.com/jwt-up/jwt-up/service"
+	"github.com/jwt-up/jwt-up/store"
 	"github.com/jwt-up/jwt-up/store/memory"
 )
 
@@ -92,15 +93,16 @@ type setup struct {
 	noStart    bool          // never start the key manager: no keys at all
 	issuer     string        // default testIssuer
 	keyRefresh time.Duration // default keyRefresh
-	realClock  bool          // run the key manager and minter on time.Now
 	cacheState func(ctx context.Context) string
+	// wrapCache, when set, puts a cache of the test's in front of the
+	// memory one.
+	wrapCache func(store.TokenCache) store.TokenCache
 }
 
 // env is one router over the real service, with its parts at hand.
 type env struct {
 	router http.Handler
 	keys   *service.KeyManager
-	minter *service.Minter
 	clock  *testClock
 	logs   *syncBuffer
 }
@@ -122,9 +124,6 @@ func newEnv(t *testing.T, s setup) *env {
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	clock := newTestClock()
 	now := clock.Now
-	if s.realClock {
-		now = time.Now
-	}
 
 	kek := make([]byte, service.KEKSize)
 	if _, err := rand.Read(kek); err != nil {
@@ -154,6 +153,10 @@ func newEnv(t *testing.T, s setup) *env {
 	if err != nil {
 		t.Fatalf("NewTokenCache: %v", err)
 	}
+	var tokens store.TokenCache = cache
+	if s.wrapCache != nil {
+		tokens = s.wrapCache(cache)
+	}
 	reg := prometheus.NewRegistry()
 	minter := service.NewMinter(service.MintConfig{
 		Issuer:          s.issuer,
@@ -161,7 +164,7 @@ func newEnv(t *testing.T, s setup) *env {
 		Profile:         service.ProfileStandard,
 		TTL:             tokenTTL,
 		RefreshMargin:   30 * time.Second,
-	}, keys, cache, service.NewMetrics(reg, keys))
+	}, keys, tokens, service.NewMetrics(reg, keys))
 	minter.SetClock(now)
 
 	cfg := api.Config{
@@ -181,7 +184,6 @@ func newEnv(t *testing.T, s setup) *env {
 	return &env{
 		router: api.New(cfg, minter, keys),
 		keys:   keys,
-		minter: minter,
 		clock:  clock,
 		logs:   logs,
 	}
@@ -190,13 +192,15 @@ func newEnv(t *testing.T, s setup) *env {
 // newServerEnv is newEnv behind a real HTTP server whose URL is the issuer.
 func newServerEnv(t *testing.T, s setup) (*env, *httptest.Server) {
 	t.Helper()
-	var e *env
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		e.router.ServeHTTP(w, r)
-	}))
+	srv := httptest.NewUnstartedServer(nil) // listens already: the URL is known
+	s.issuer = "http://" + srv.Listener.Addr().String()
+	e := newEnv(t, s)
+	srv.Config.Handler = e.router
+	srv.Start()
 	t.Cleanup(srv.Close)
-	s.issuer = srv.URL
-	e = newEnv(t, s)
+	if srv.URL != s.issuer {
+		t.Fatalf("server URL %q, want %q", srv.URL, s.issuer)
+	}
 	return e, srv
 }
 
@@ -295,12 +299,15 @@ func mediaType(v string) string {
 	return mt
 }
 
-// secrets are strings no answer's detail and no log line may hold.
+// secrets are the keys no answer's detail may hold.
 var secrets = []string{gatewayKey, adminKey, wrongKey}
 
+// jwtShape matches anything that looks like a compact JWS.
+var jwtShape = regexp.MustCompile(`eyJ[\w-]*\.[\w-]+\.[\w-]+`)
+
 // checkProblem checks that r is a problem+json answer with status want and
-// returns it. The detail must hold none of secrets nor of extra (tokens).
-func checkProblem(t *testing.T, r reply, want int, extra ...string) api.Problem {
+// returns it. Its detail must hold no key and nothing shaped like a token.
+func checkProblem(t *testing.T, r reply, want int) api.Problem {
 	t.Helper()
 	if r.Status != want {
 		t.Errorf("got status %d, want %d; body %s", r.Status, want, r.Body)
@@ -324,10 +331,13 @@ func checkProblem(t *testing.T, r reply, want int, extra ...string) api.Problem 
 
 	var p api.Problem
 	decodeJSON(t, r.Body, &p)
-	for _, s := range append(append([]string{}, secrets...), extra...) {
-		if s != "" && strings.Contains(p.Detail, s) {
-			t.Errorf("problem detail %q holds a secret", p.Detail)
+	for _, s := range secrets {
+		if strings.Contains(p.Detail, s) {
+			t.Errorf("problem detail %q holds a key", p.Detail)
 		}
+	}
+	if jwtShape.MatchString(p.Detail) {
+		t.Errorf("problem detail %q holds a token", p.Detail)
 	}
 	return p
 }

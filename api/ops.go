@@ -63,16 +63,16 @@ func (h *handler) readyz(c *gin.Context) {
 		ready = false
 	}
 
-	stale := 3 * h.cfg.KeyRefresh
-	if last := h.keys.LastLoad(); h.now().Sub(last) <= stale {
-		comps["key_store"] = Component{Status: "ok", Detail: "last read " + last.UTC().Format(time.RFC3339)}
-	} else {
-		detail := "never answered"
-		if !last.IsZero() {
-			detail = "has not answered since " + last.UTC().Format(time.RFC3339)
-		}
-		comps["key_store"] = Component{Status: "down", Detail: detail}
+	last, age := h.keys.LastLoad()
+	switch {
+	case last.IsZero():
+		comps["key_store"] = Component{Status: "down", Detail: "never answered"}
 		ready = false
+	case age > 3*h.cfg.KeyRefresh:
+		comps["key_store"] = Component{Status: "down", Detail: "has not answered since " + last.UTC().Format(time.RFC3339)}
+		ready = false
+	default:
+		comps["key_store"] = Component{Status: "ok", Detail: "last read " + last.UTC().Format(time.RFC3339)}
 	}
 
 	cache := "ok"

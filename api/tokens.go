@@ -51,7 +51,9 @@ func (h *handler) postToken(c *gin.Context) {
 		abortProblem(c, kind, detail)
 		return
 	}
-	c.Set(subjectKey, req.Consumer.Subject())
+	if sub := req.Consumer.Subject(); sub != "" {
+		c.Set(subjectKey, sub)
+	}
 
 	t, err := h.minter.Mint(c.Request.Context(), req)
 	if err != nil {
@@ -84,6 +86,9 @@ func decodeJSON(r *http.Request, v any) (problemKind, string) {
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	err = dec.Decode(v)
+	if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+		return probTooLarge, fmt.Sprintf("the body must be at most %d bytes", maxBody)
+	}
 	if err == nil && dec.More() {
 		err = errors.New("trailing data")
 	}

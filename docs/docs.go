@@ -10,9 +10,6 @@ const docTemplate = `{
         "description": "{{escape .Description}}",
         "title": "{{.Title}}",
         "contact": {},
-        "license": {
-            "name": "Apache-2.0"
-        },
         "version": "{{.Version}}"
     },
     "host": "{{.Host}}",
@@ -258,6 +255,12 @@ const docTemplate = `{
                     },
                     "404": {
                         "description": "the admin API is off",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "the shared token cache is unreachable, so the purge would not reach every replica",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         }

@@ -167,13 +167,15 @@ func (m *KeyManager) JWKS() (body []byte, etag string) {
 	return r.jwks, r.etag
 }
 
-// LastLoad returns when the store last answered a read.
-func (m *KeyManager) LastLoad() time.Time {
+// LastLoad returns when the store last answered a read, and how long ago
+// that was by the manager's clock; the zero time if it never did.
+func (m *KeyManager) LastLoad() (at time.Time, age time.Duration) {
 	n := m.loaded.Load()
 	if n == 0 {
-		return time.Time{}
+		return time.Time{}, 0
 	}
-	return time.Unix(0, n)
+	at = time.Unix(0, n)
+	return at, m.now().Sub(at)
 }
 
 // Keys returns every key as last loaded, private parts stripped.
