@@ -92,6 +92,9 @@ func New(cfg Config, minter Minter, keys Keys) *gin.Engine {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.UseRawPath = true // a subject with a "/" arrives as %2F in one path segment
+	// The access log's remote address is the peer's: X-Forwarded-For from a
+	// client is not to be believed.
+	_ = r.SetTrustedProxies(nil) // never fails for nil
 	r.ContextWithFallback = true
 	r.Use(requestID(), accessLog(cfg.Logger, newHTTPMetrics(cfg.Registry)), recovery(cfg.Logger))
 	r.NoRoute(func(c *gin.Context) { abortProblem(c, probNotFound, "no such endpoint") })

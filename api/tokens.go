@@ -175,7 +175,6 @@ const (
 //	@Header			200	{integer}	X-JWT-Expires-In	"seconds the token has left"
 //	@Failure		400	{object}	Problem	"a header holds a control character"
 //	@Failure		401	{object}	Problem	"missing or wrong gateway key, or no identity header"
-//	@Failure		422	{object}	Problem	"reserved claim"
 //	@Failure		503	{object}	Problem	"no usable signing key"
 //	@Security		GatewayKey
 //	@Router			/v1/auth [get]

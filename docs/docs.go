@@ -207,12 +207,6 @@ const docTemplate = `{
                             "$ref": "#/definitions/api.Problem"
                         }
                     },
-                    "422": {
-                        "description": "reserved claim",
-                        "schema": {
-                            "$ref": "#/definitions/api.Problem"
-                        }
-                    },
                     "503": {
                         "description": "no usable signing key",
                         "schema": {

@@ -87,6 +87,19 @@ func (m *KeyManager) Start(ctx context.Context) error {
 	return m.Tick(ctx)
 }
 
+// Load reads and opens the key set as it is, applying no life-cycle step:
+// for tools that only look.
+func (m *KeyManager) Load(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	keys, err := m.store.ListKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("list keys: %w", err)
+	}
+	m.loaded.Store(m.now().UnixNano())
+	return m.loadLocked(keys)
+}
+
 // Run repeats Tick every Refresh until ctx ends. While the store fails the
 // manager goes on signing with the keys it holds and rotation waits; the
 // log says so when it starts and when it ends, not on every tick.
@@ -197,11 +210,7 @@ func (m *KeyManager) Rotate(ctx context.Context, immediate bool) (store.Key, err
 // key must fit the configured algorithm: a next key of another algorithm
 // would be replaced by the next life-cycle step.
 func (m *KeyManager) Import(ctx context.Context, priv crypto.Signer, immediate bool) (store.Key, error) {
-	if err := checkKeyFits(m.cfg.Alg, priv); err != nil {
-		if alg, fitErr := AlgorithmFor(priv, m.cfg.Alg); fitErr == nil {
-			return store.Key{}, fmt.Errorf("%w: keys here sign %s; to import this key, set JWTUP_SIGNING_ALG=%s",
-				ErrInvalidKey, m.cfg.Alg, alg)
-		}
+	if err := CheckImport(priv, m.cfg.Alg); err != nil {
 		return store.Key{}, err
 	}
 	return m.addKey(ctx, priv, m.cfg.Alg, immediate)

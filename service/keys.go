@@ -91,6 +91,20 @@ func AlgorithmFor(priv crypto.Signer, preferred string) (string, error) {
 	return "", checkKeyFits(preferred, priv)
 }
 
+// CheckImport reports whether priv can be imported into a key store whose
+// keys sign alg; when it cannot, the error says which setting would take it.
+func CheckImport(priv crypto.Signer, alg string) error {
+	err := checkKeyFits(alg, priv)
+	if err == nil {
+		return nil
+	}
+	if fits, fitErr := AlgorithmFor(priv, alg); fitErr == nil {
+		return fmt.Errorf("%w: keys here sign %s; to import this key, set JWTUP_SIGNING_ALG=%s",
+			ErrInvalidKey, alg, fits)
+	}
+	return err
+}
+
 // ParsePrivateKeyPEM reads the first private key of a PEM file: PKCS #8,
 // PKCS #1 (RSA) or SEC 1 (EC).
 func ParsePrivateKeyPEM(data []byte) (crypto.Signer, error) {

@@ -57,7 +57,7 @@ func newApp(ctx context.Context, fs *pflag.FlagSet, getenv func(string) string, 
 	if !keys {
 		return a, nil
 	}
-	if err := a.openKeys(ctx); err != nil {
+	if err := a.openKeys(ctx, true); err != nil {
 		a.store.Close()
 		return nil, err
 	}
@@ -89,8 +89,10 @@ func (a *app) openStore(ctx context.Context) error {
 	return nil
 }
 
-// openKeys reads the key-encryption key and loads the signing keys.
-func (a *app) openKeys(ctx context.Context) error {
+// openKeys reads the key-encryption key and loads the signing keys; with
+// maintain it also applies the life-cycle steps that are due, creating the
+// first keys on an empty store.
+func (a *app) openKeys(ctx context.Context, maintain bool) error {
 	s := a.settings
 	if s.KEK == nil && s.KEKFile == "" {
 		if err := ensureDataDir(s.DataDir); err != nil {
@@ -116,7 +118,11 @@ func (a *app) openKeys(ctx context.Context) error {
 		JWKSMaxAge: s.JWKSMaxAge,
 		Refresh:    s.KeyRefresh,
 	}, a.log)
-	if err := a.keys.Start(ctx); err != nil {
+	load := a.keys.Load
+	if maintain {
+		load = a.keys.Start
+	}
+	if err := load(ctx); err != nil {
 		if errors.Is(err, service.ErrKEKMismatch) {
 			return fmt.Errorf("JWTUP_KEK: %w (is it the key these keys were stored with?)", service.ErrKEKMismatch)
 		}

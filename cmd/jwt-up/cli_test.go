@@ -61,6 +61,10 @@ func TestMigrateSQLiteURL(t *testing.T) {
 
 func TestKeysListFirstStart(t *testing.T) {
 	e := testEnv(t)
+	if rows := listKeys(t, e); len(rows) != 0 {
+		t.Fatalf("keys list on a fresh store = %+v, want none: listing creates nothing", rows)
+	}
+	startKeys(t, e)
 	rows := listKeys(t, e)
 	if len(rows) != 2 || len(inState(rows, "active")) != 1 || len(inState(rows, "next")) != 1 {
 		t.Fatalf("keys list = %+v, want one active and one next key", rows)
@@ -90,6 +94,7 @@ func equalRows(a, b []keyRow) bool {
 
 func TestKeysRotate(t *testing.T) {
 	e := testEnv(t)
+	startKeys(t, e)
 	before := listKeys(t, e)
 	active, next := inState(before, "active")[0], inState(before, "next")[0]
 
@@ -113,6 +118,7 @@ func TestKeysRotate(t *testing.T) {
 
 func TestKeysRotateImmediate(t *testing.T) {
 	e := testEnv(t)
+	startKeys(t, e)
 	before := listKeys(t, e)
 	active := inState(before, "active")[0]
 

@@ -119,3 +119,10 @@ func inState(rows []keyRow, state string) []keyRow {
 	}
 	return out
 }
+
+// startKeys makes the first keys of a fresh store, as a first serve would:
+// keys list only looks.
+func startKeys(t *testing.T, e env) {
+	t.Helper()
+	mustRun(t, e, "token", "--consumer-id", "first-start")
+}

@@ -23,14 +23,17 @@ func keysCmd(open openFunc) *cobra.Command {
 
 	list := &cobra.Command{
 		Use:   "list",
-		Short: "List every key with its state and times",
+		Short: "List every key with its state and times, changing nothing",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := open(cmd, true)
+			a, err := open(cmd, false)
 			if err != nil {
 				return err
 			}
 			defer a.Close()
+			if err := a.openKeys(cmd.Context(), false); err != nil {
+				return err
+			}
 			return printKeys(cmd.OutOrStdout(), a.keys.Keys())
 		},
 	}
@@ -72,11 +75,18 @@ func keysCmd(open openFunc) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			a, err := open(cmd, true)
+			a, err := open(cmd, false)
 			if err != nil {
 				return err
 			}
 			defer a.Close()
+			// Refuse a key that does not fit before the store is touched.
+			if err := service.CheckImport(priv, a.settings.SigningAlg); err != nil {
+				return err
+			}
+			if err := a.openKeys(cmd.Context(), true); err != nil {
+				return err
+			}
 			k, err := a.keys.Import(cmd.Context(), priv, importImmediate)
 			if err != nil {
 				return err

@@ -82,7 +82,12 @@ func loadGatewayKeys(s settings) (keys []string, generatedAt string, err error) 
 	if err == nil {
 		keys = splitList(strings.ReplaceAll(string(data), "\n", ","))
 		if len(keys) == 0 {
-			return nil, "", fmt.Errorf("gateway keys: %s holds no key", path)
+			return nil, "", fmt.Errorf("JWTUP_DATA_DIR: %s holds no gateway key", path)
+		}
+		for _, k := range keys {
+			if len(k) < minKeyLength {
+				return nil, "", fmt.Errorf("JWTUP_DATA_DIR: every gateway key in %s must be at least %d characters long", path, minKeyLength)
+			}
 		}
 		return keys, "", nil
 	}

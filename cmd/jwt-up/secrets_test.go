@@ -145,6 +145,7 @@ func TestKEKFromSettingWritesNoFile(t *testing.T) {
 
 func TestKEKFromSettingThroughCommand(t *testing.T) {
 	e := testEnv(t).with("JWTUP_KEK", base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)))
+	startKeys(t, e)
 	rows := listKeys(t, e)
 	if len(rows) != 2 {
 		t.Errorf("keys list: %d keys, want 2", len(rows))

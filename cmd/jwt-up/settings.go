@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +55,9 @@ var settingsTable = []setting{
 	{key: "log_level", def: "info", help: "debug, info, warn or error"},
 	{key: "log_format", def: "auto", help: "auto (text on a terminal, else JSON), text or json"},
 }
+
+// minKeyLength is the least length of a gateway or admin key.
+const minKeyLength = 16
 
 func envName(key string) string  { return "JWTUP_" + strings.ToUpper(key) }
 func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
@@ -175,6 +179,8 @@ func parseSettings(raw map[string]string) (settings, error) {
 		switch {
 		case err != nil:
 			bad(key, "%q is not a duration (write e.g. 30s, 5m, 720h)", raw[key])
+		case d < 0 && allowZero:
+			bad(key, "must not be negative, got %s", raw[key])
 		case d < 0 || (d == 0 && !allowZero):
 			bad(key, "must be greater than zero, got %s", raw[key])
 		}
@@ -208,10 +214,16 @@ func parseSettings(raw map[string]string) (settings, error) {
 	s.AdminKeys = splitList(raw["admin_keys"])
 	for _, k := range []string{"gateway_keys", "admin_keys"} {
 		for _, key := range splitList(raw[k]) {
-			if len(key) < 16 {
-				bad(k, "every key must be at least 16 characters long")
+			if len(key) < minKeyLength {
+				bad(k, "every key must be at least %d characters long", minKeyLength)
 				break
 			}
+		}
+	}
+	for _, k := range s.AdminKeys {
+		if slices.Contains(s.GatewayKeys, k) {
+			bad("admin_keys", "an admin key must not also be a gateway key")
+			break
 		}
 	}
 	if raw["kek"] != "" {

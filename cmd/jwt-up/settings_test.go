@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -288,6 +290,8 @@ func TestInvalidSettings(t *testing.T) {
 			value: "a-long-enough-gateway-key, short"},
 		{name: "short admin key", key: "admin_keys", value: "admin"},
 		{name: "empty data dir", key: "data_dir", value: ""},
+		{name: "admin key that is also a gateway key", key: "admin_keys", value: "one-key-for-everything",
+			extra: map[string]string{"gateway_keys": "one-key-for-everything"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -307,7 +311,33 @@ func TestInvalidSettings(t *testing.T) {
 			if want := envName(tt.key) + ": "; !strings.HasPrefix(lines[0], want) {
 				t.Errorf("error %q does not start with %q", lines[0], want)
 			}
+			if strings.HasPrefix(tt.value, "-") && strings.Contains(lines[0], "greater than zero") &&
+				tt.key != "token_ttl" && tt.key != "key_rotation" && tt.key != "key_refresh" {
+				t.Errorf("a negative %s where zero is allowed: %q, want 'must not be negative'", tt.key, lines[0])
+			}
 		})
+	}
+}
+
+func TestShortGatewayKeyInFile(t *testing.T) {
+	e := testEnv(t)
+	dir := e["JWTUP_DATA_DIR"]
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, gatewayFileName), []byte("a-long-enough-gateway-key\nshort\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := resolve(t, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := parseSettings(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := loadGatewayKeys(s); err == nil || !strings.Contains(err.Error(), "JWTUP_DATA_DIR") {
+		t.Errorf("a short key in the gateway-keys file: err = %v, want one naming JWTUP_DATA_DIR", err)
 	}
 }
 
