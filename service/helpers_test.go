@@ -47,7 +47,7 @@ var testKeyConfig = KeyConfig{
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func newTestSealer(t *testing.T) *Sealer {
+func newTestSealer(t testing.TB) *Sealer {
 	t.Helper()
 	kek := make([]byte, KEKSize)
 	if _, err := rand.Read(kek); err != nil {
@@ -62,7 +62,7 @@ func newTestSealer(t *testing.T) *Sealer {
 
 // newTestManager returns a started manager over ks (a fresh memory store
 // when nil) on clk.
-func newTestManager(t *testing.T, ks store.KeyStore, cfg KeyConfig, clk *clock) *KeyManager {
+func newTestManager(t testing.TB, ks store.KeyStore, cfg KeyConfig, clk *clock) *KeyManager {
 	t.Helper()
 	if ks == nil {
 		ks = memory.NewKeyStore()
