@@ -7,16 +7,13 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
-// Sentinel errors returned by every backend. Callers test them with errors.Is.
-var (
-	// ErrNotFound means the record asked for does not exist.
-	ErrNotFound = errors.New("store: not found")
-	// ErrConflict means a write lost against a concurrent one.
-	ErrConflict = errors.New("store: conflict")
-)
+// ErrNotFound means the record asked for does not exist. Callers test for
+// it with errors.Is.
+var ErrNotFound = errors.New("store: not found")
 
 // KeyState is where a signing key stands in its life cycle.
 type KeyState string
@@ -43,7 +40,8 @@ func (s KeyState) Published() bool {
 
 // Key is one signing key as stored. The private part is sealed (encrypted
 // under the key-encryption key) before it reaches a backend; backends never
-// see it in the clear.
+// see it in the clear. Backends keep times to the microsecond, in UTC, and
+// give empty byte slices back as nil.
 type Key struct {
 	KID       string
 	Alg       string
@@ -59,6 +57,21 @@ type Key struct {
 	RemovedAt   time.Time // zero until removed or revoked
 }
 
+// ValidateKey rejects a key no backend stores: one without a kid, a kid
+// seen before in the same update (seen holds the kids before it), or no
+// creation time to order it by.
+func ValidateKey(k Key, seen map[string]bool) error {
+	switch {
+	case k.KID == "":
+		return errors.New("store: empty kid")
+	case seen[k.KID]:
+		return fmt.Errorf("store: kid %s appears twice", k.KID)
+	case k.CreatedAt.IsZero():
+		return fmt.Errorf("store: kid %s has no creation time", k.KID)
+	}
+	return nil
+}
+
 // KeyStore keeps signing keys. It exists so that the service can run on one
 // SQLite file or on a PostgreSQL database shared by many replicas without
 // knowing which.
@@ -72,7 +85,9 @@ type KeyStore interface {
 	// UpdateKeys reads every key under an exclusive lock, passes them to fn
 	// and stores what fn returns: new kids are created, changed ones
 	// updated, missing ones deleted. If fn returns an error nothing is
-	// written and that error is returned. fn MUST NOT keep the slice.
+	// written and that error is returned. fn MUST NOT keep the slice and
+	// MUST NOT call UpdateKeys: it would wait for itself. A backend may run
+	// fn more than once.
 	UpdateKeys(ctx context.Context, fn func([]Key) ([]Key, error)) error
 	// Close releases the backend's resources.
 	Close() error
@@ -88,8 +103,9 @@ type Token struct {
 }
 
 // TokenKey names one cached token: the consumer and a digest of every other
-// input of the mint. Backends keep all keys of one subject together, so that
-// a purge of a consumer costs the same whatever the number of its tokens.
+// input of the mint. Shared backends keep all keys of one subject together,
+// so that a purge of a consumer costs the same whatever the number of its
+// tokens.
 type TokenKey struct {
 	Subject string
 	Digest  string

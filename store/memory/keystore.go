@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -106,7 +105,7 @@ func (s *KeyStore) merge(keys []store.Key) ([]entry, error) {
 	seen := make(map[string]bool, len(keys))
 	entries := make([]entry, len(keys))
 	for i, k := range keys {
-		if err := validate(k, seen); err != nil {
+		if err := store.ValidateKey(k, seen); err != nil {
 			return nil, fmt.Errorf("key %d: %w", i, err)
 		}
 		seen[k.KID] = true
@@ -128,20 +127,6 @@ func (s *KeyStore) merge(keys []store.Key) ([]entry, error) {
 
 // Close does nothing: the keys live as long as the KeyStore.
 func (s *KeyStore) Close() error {
-	return nil
-}
-
-// validate rejects a key that cannot be stored: one without a kid, a kid
-// seen before in the same update, or no creation time to order it by.
-func validate(k store.Key, seen map[string]bool) error {
-	switch {
-	case k.KID == "":
-		return errors.New("empty kid")
-	case seen[k.KID]:
-		return fmt.Errorf("kid %s appears twice", k.KID)
-	case k.CreatedAt.IsZero():
-		return fmt.Errorf("kid %s has no creation time", k.KID)
-	}
 	return nil
 }
 

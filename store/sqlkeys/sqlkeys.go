@@ -8,7 +8,6 @@ package sqlkeys
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -174,7 +173,7 @@ func (t *Table) write(ctx context.Context, tx *sql.Tx, old []row, next []store.K
 
 	kept := make(map[string]bool, len(next))
 	for i, k := range next {
-		if err := validate(k, kept); err != nil {
+		if err := store.ValidateKey(k, kept); err != nil {
 			return fmt.Errorf("key %d: %w", i, err)
 		}
 		kept[k.KID] = true
@@ -219,20 +218,6 @@ func (t *Table) exec(
 ) error {
 	if _, err := tx.ExecContext(ctx, query, args...); err != nil {
 		return fmt.Errorf("%s %s: %w", verb, kid, err)
-	}
-	return nil
-}
-
-// validate rejects a key that cannot be stored: one without a kid, a kid
-// seen before in the same update, or no creation time to order it by.
-func validate(k store.Key, seen map[string]bool) error {
-	switch {
-	case k.KID == "":
-		return errors.New("empty kid")
-	case seen[k.KID]:
-		return fmt.Errorf("kid %s appears twice", k.KID)
-	case k.CreatedAt.IsZero():
-		return fmt.Errorf("kid %s has no creation time", k.KID)
 	}
 	return nil
 }
