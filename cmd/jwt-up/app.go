@@ -32,9 +32,9 @@ type app struct {
 	keys     *service.KeyManager
 	minter   *service.Minter
 
-	local  *memory.TokenCache // the in-process token cache
-	shared *redis.Cache       // the shared token cache; nil without Redis
-	tiered *tiered.Cache      // local in front of shared; nil without Redis
+	local  store.TokenCache // the in-process token cache
+	shared *redis.Cache     // the shared token cache; nil without Redis
+	tiered *tiered.Cache    // local in front of shared; nil without Redis
 }
 
 // newApp reads the settings and opens the key store, applying its
@@ -134,9 +134,13 @@ func (a *app) openKeys(ctx context.Context, maintain bool) error {
 // openMinter builds the token cache and the minter, with metrics.
 func (a *app) openMinter() error {
 	s := a.settings
-	cache, err := memory.NewTokenCache(s.CacheSize)
-	if err != nil {
-		return fmt.Errorf("JWTUP_CACHE_SIZE: %w", err)
+	var cache store.TokenCache = memory.NoCache{}
+	if s.CacheSize > 0 {
+		local, err := memory.NewTokenCache(s.CacheSize)
+		if err != nil {
+			return fmt.Errorf("JWTUP_CACHE_SIZE: %w", err)
+		}
+		cache = local
 	}
 
 	a.local = cache

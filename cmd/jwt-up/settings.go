@@ -51,7 +51,7 @@ var settingsTable = []setting{
 	{key: "default_audience", help: "aud when a request names none (default: the issuer)"},
 	{key: "auth_header", def: "Authorization", help: "response header of /v1/auth"},
 	{key: "anonymous", def: "deny", help: "deny or pass, for /v1/auth without identity"},
-	{key: "cache_size", def: "100000", help: "most tokens kept in process"},
+	{key: "cache_size", def: "100000", help: "most tokens kept in process; 0 keeps none (Redis only)"},
 	{key: "log_level", def: "info", help: "debug, info, warn or error"},
 	{key: "log_format", def: "auto", help: "auto (text on a terminal, else JSON), text or json"},
 }
@@ -276,8 +276,11 @@ func parseSettings(raw map[string]string) (settings, error) {
 		bad("anonymous", "%q is not deny or pass", raw["anonymous"])
 	}
 	n, err := strconv.Atoi(raw["cache_size"])
-	if err != nil || n < 1 {
-		bad("cache_size", "%q is not a whole number above zero", raw["cache_size"])
+	switch {
+	case err != nil || n < 0:
+		bad("cache_size", "%q is not a whole number", raw["cache_size"])
+	case n == 0 && s.RedisURL == "":
+		bad("cache_size", "0 (no in-process cache) needs JWTUP_REDIS_URL: without either, every request would sign")
 	}
 	s.CacheSize = n
 

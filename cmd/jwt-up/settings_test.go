@@ -537,3 +537,16 @@ func TestLogValuesMasksEveryDatabasePassword(t *testing.T) {
 		})
 	}
 }
+
+func TestCacheSizeZeroNeedsRedis(t *testing.T) {
+	raw := defaultRaw(t)
+	raw["cache_size"] = "0"
+	if _, err := parseSettings(raw); err == nil || !strings.Contains(err.Error(), "JWTUP_REDIS_URL") {
+		t.Errorf("cache_size 0 without Redis: err = %v, want one pointing at JWTUP_REDIS_URL", err)
+	}
+	raw["redis_url"] = "redis://127.0.0.1:6379/0"
+	s, err := parseSettings(raw)
+	if err != nil || s.CacheSize != 0 {
+		t.Errorf("cache_size 0 with Redis: settings %d, err %v; want 0, nil", s.CacheSize, err)
+	}
+}

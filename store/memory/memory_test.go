@@ -103,3 +103,16 @@ func TestNewTokenCacheRejectsNoRoom(t *testing.T) {
 		}
 	}
 }
+
+func TestNoCacheKeepsNothing(t *testing.T) {
+	ctx := context.Background()
+	var c NoCache
+	k := store.TokenKey{Subject: "alice", Digest: "d"}
+	tok := store.Token{Subject: "alice", Value: "v", StaleAt: time.Now().Add(time.Minute)}
+	if got, err := c.Add(ctx, k, tok); err != nil || got != tok {
+		t.Fatalf("Add = %+v, %v; want the token back", got, err)
+	}
+	if _, err := c.Get(ctx, k); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Get after Add: err = %v, want ErrNotFound", err)
+	}
+}

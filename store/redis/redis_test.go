@@ -38,12 +38,31 @@ func clusterURL(t *testing.T) string {
 	return ""
 }
 
-// forEachServer runs fn against a standalone Redis and against a Cluster,
-// each as a subtest that skips when its test variable is unset.
+// sentinelURL returns the redis+sentinel URL in
+// JWTUP_TEST_REDIS_SENTINEL_URL, skipping the test when it is unset, or
+// failing it when the services are required.
+func sentinelURL(t *testing.T) string {
+	t.Helper()
+	const env = "JWTUP_TEST_REDIS_SENTINEL_URL"
+	if u := os.Getenv(env); u != "" {
+		return u
+	}
+	if os.Getenv(storetest.RequireServicesEnv) == "1" {
+		t.Fatalf("%s is not set, but %s=1 requires the Redis Sentinel tests to run",
+			env, storetest.RequireServicesEnv)
+	}
+	t.Skipf("%s is not set; skipping Redis Sentinel tests", env)
+	return ""
+}
+
+// forEachServer runs fn against a standalone Redis, against a Cluster and
+// through a Sentinel, each as a subtest that skips when its test variable
+// is unset.
 func forEachServer(t *testing.T, fn func(t *testing.T, rawURL string)) {
 	t.Helper()
 	t.Run("standalone", func(t *testing.T) { fn(t, storetest.RedisURL(t)) })
 	t.Run("cluster", func(t *testing.T) { fn(t, clusterURL(t)) })
+	t.Run("sentinel", func(t *testing.T) { fn(t, sentinelURL(t)) })
 }
 
 // open connects to rawURL, fails the test if the server does not answer,
@@ -417,6 +436,47 @@ func TestSubjectInOneSlot(t *testing.T) {
 		if err := c.DeleteSubject(ctx, s); err != nil {
 			t.Fatalf("DeleteSubject: %v", err)
 		}
+	}
+}
+
+// TestSentinelFindsMaster checks against a live Sentinel that a
+// redis+sentinel URL reaches the master the Sentinel names, not some
+// server the URL itself names.
+func TestSentinelFindsMaster(t *testing.T) {
+	ctx := context.Background()
+	rawURL := sentinelURL(t)
+	opts, err := Options(rawURL)
+	if err != nil {
+		t.Fatalf("Options: %v", err)
+	}
+	sentinel := goredis.NewSentinelClient(&goredis.Options{
+		Addr:        opts.Addrs[0],
+		Username:    opts.SentinelUsername,
+		Password:    opts.SentinelPassword,
+		TLSConfig:   opts.TLSConfig,
+		DialTimeout: time.Second,
+	})
+	defer sentinel.Close()
+	addr, err := sentinel.GetMasterAddrByName(ctx, opts.MasterName).Result()
+	if err != nil {
+		t.Fatalf("SENTINEL GET-MASTER-ADDR-BY-NAME %s: %v", opts.MasterName, err)
+	}
+	master := addr[0] + ":" + addr[1]
+
+	c := open(t, rawURL)
+	info, err := c.client.ClientInfo(ctx).Result()
+	if err != nil {
+		t.Fatalf("CLIENT INFO: %v", err)
+	}
+	if info.LAddr != master {
+		t.Errorf("the cache talks to %s, want the master %s named by the Sentinel", info.LAddr, master)
+	}
+	role, err := c.client.Do(ctx, "ROLE").Slice()
+	if err != nil {
+		t.Fatalf("ROLE: %v", err)
+	}
+	if len(role) == 0 || role[0] != "master" {
+		t.Errorf("ROLE = %v, want master", role)
 	}
 }
 
