@@ -108,7 +108,7 @@ type env struct {
 }
 
 // newEnv builds a router over a memory key store and token cache.
-func newEnv(t *testing.T, s setup) *env {
+func newEnv(t testing.TB, s setup) *env {
 	t.Helper()
 	if s.alg == "" {
 		s.alg = "ES256"

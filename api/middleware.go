@@ -100,6 +100,10 @@ func accessLog(log *slog.Logger, m *httpMetrics) gin.HandlerFunc {
 		case status >= 400:
 			level = slog.LevelWarn
 		}
+		ctx := c.Request.Context()
+		if !log.Enabled(ctx, level) {
+			return
+		}
 		attrs := []slog.Attr{
 			slog.String("method", c.Request.Method),
 			slog.String("path", clean(c.Request.URL.Path)),
@@ -115,7 +119,7 @@ func accessLog(log *slog.Logger, m *httpMetrics) gin.HandlerFunc {
 		if len(c.Errors) > 0 {
 			attrs = append(attrs, slog.String("err", c.Errors.Last().Error()))
 		}
-		log.LogAttrs(c.Request.Context(), level, "request", attrs...)
+		log.LogAttrs(ctx, level, "request", attrs...)
 	}
 }
 

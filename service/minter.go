@@ -4,9 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -69,10 +70,7 @@ func (m *Minter) Mint(ctx context.Context, r MintRequest) (Minted, error) {
 	if r.Audience == "" {
 		r.Audience = m.cfg.DefaultAudience
 	}
-	key, err := m.cacheKey(&r)
-	if err != nil {
-		return Minted{}, err
-	}
+	key := m.cacheKey(&r)
 
 	if t, ok := m.lookup(ctx, key); ok {
 		return m.minted(t), nil
@@ -185,19 +183,59 @@ func (m *Minter) minted(t store.Token) Minted {
 
 // cacheKey names r's slot in the cache: its subject, and a digest of every
 // input that shapes the token.
-func (m *Minter) cacheKey(r *MintRequest) (store.TokenKey, error) {
-	inputs, err := json.Marshal(struct {
-		Profile Profile `json:"p"`
-		*MintRequest
-	}{m.cfg.Profile, r})
-	if err != nil {
-		return store.TokenKey{}, fmt.Errorf("digest request: %w", err)
-	}
-	sum := sha256.Sum256(inputs)
+func (m *Minter) cacheKey(r *MintRequest) store.TokenKey {
+	buf := digestBufs.Get().(*[]byte)
+	b := appendInputs((*buf)[:0], m.cfg.Profile, r)
+	sum := sha256.Sum256(b)
+	*buf = b
+	digestBufs.Put(buf)
 	return store.TokenKey{
 		Subject: r.Consumer.Subject(),
 		Digest:  base64.RawURLEncoding.EncodeToString(sum[:]),
-	}, nil
+	}
+}
+
+// digestBufs recycles the buffers inputs are encoded into: the digest runs
+// on every request, hit or miss.
+var digestBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// appendInputs encodes every input of a mint without ambiguity: each string
+// and list is prefixed with its length, so no two requests encode alike.
+// Audience is the one after the default applied; claims come in name order,
+// compacted by Validate.
+func appendInputs(b []byte, p Profile, r *MintRequest) []byte {
+	str := func(s string) {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	list := func(l []string) {
+		b = binary.AppendUvarint(b, uint64(len(l)))
+		for _, s := range l {
+			str(s)
+		}
+	}
+	str(string(p))
+	str(r.Consumer.ID)
+	str(r.Consumer.Username)
+	str(r.Consumer.CustomID)
+	list(r.Groups)
+	list(r.Scopes)
+	if r.Credential != nil {
+		b = append(b, 1)
+		str(r.Credential.ID)
+		str(r.Credential.Identifier)
+	} else {
+		b = append(b, 0)
+	}
+	str(r.AuthenticatedUserID)
+	str(r.Audience)
+	names := r.sortedClaimNames()
+	b = binary.AppendUvarint(b, uint64(len(names)))
+	for _, n := range names {
+		str(n)
+		str(string(r.Claims[n]))
+	}
+	return b
 }
 
 // activeKey returns the key that signs now, or nil.

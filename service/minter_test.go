@@ -349,3 +349,32 @@ func TestConcurrentMissesSignOnce(t *testing.T) {
 		t.Errorf("signed %v times, want once", n)
 	}
 }
+
+func TestCacheKeyTellsInputsApart(t *testing.T) {
+	m := NewMinter(testMintConfig, nil, nil, nil)
+	raw := func(s string) json.RawMessage { return json.RawMessage(s) }
+	pairs := []struct {
+		name string
+		a, b MintRequest
+	}{
+		{"groups split otherwise", MintRequest{Groups: []string{"a", "b"}}, MintRequest{Groups: []string{"ab"}}},
+		{"group moved to scopes", MintRequest{Groups: []string{"a"}}, MintRequest{Scopes: []string{"a"}}},
+		{"field boundary", MintRequest{Consumer: Consumer{ID: "ab"}}, MintRequest{Consumer: Consumer{ID: "a", Username: "b"}}},
+		{"empty credential", MintRequest{Credential: &Credential{}}, MintRequest{}},
+		{"claim value", MintRequest{Claims: map[string]json.RawMessage{"x": raw(`1`)}}, MintRequest{Claims: map[string]json.RawMessage{"x": raw(`2`)}}},
+		{"claim name", MintRequest{Claims: map[string]json.RawMessage{"x": raw(`1`)}}, MintRequest{Claims: map[string]json.RawMessage{"y": raw(`1`)}}},
+		{"audience", MintRequest{Audience: "a"}, MintRequest{Audience: "b"}},
+		{"user id", MintRequest{AuthenticatedUserID: "a"}, MintRequest{}},
+	}
+	for _, p := range pairs {
+		t.Run(p.name, func(t *testing.T) {
+			if m.cacheKey(&p.a) == m.cacheKey(&p.b) {
+				t.Errorf("%+v and %+v share a cache key", p.a, p.b)
+			}
+		})
+	}
+	same := MintRequest{Groups: []string{"a"}, Claims: map[string]json.RawMessage{"x": raw(`1`), "y": raw(`2`)}}
+	if m.cacheKey(&same) != m.cacheKey(&same) {
+		t.Error("one request gave two cache keys")
+	}
+}
