@@ -2,8 +2,10 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/jwt-up/jwt-up/store/memory"
 )
@@ -54,4 +56,60 @@ func newBenchFixture(b *testing.B, alg string) *mintFixture {
 	m := NewMinter(testMintConfig, keys, cache, nil)
 	m.SetClock(clk.Now)
 	return &mintFixture{clk: clk, keys: keys, minter: m}
+}
+
+// BenchmarkBuildClaims measures the payload of a typical token.
+func BenchmarkBuildClaims(b *testing.B) {
+	for _, p := range []Profile{ProfileStandard, ProfileKongHeaders} {
+		b.Run(string(p), func(b *testing.B) {
+			req := benchRequest()
+			times := claimTimes{iat: time.Now(), nbf: time.Now(), exp: time.Now().Add(time.Minute)}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := buildClaims(p, &req, "https://jwt-up.example", "orders", "jti", times); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSign measures signing one payload with the active key.
+func BenchmarkSign(b *testing.B) {
+	req := benchRequest()
+	payload, err := buildClaims(ProfileStandard, &req, "https://jwt-up.example", "orders", "jti", claimTimes{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, alg := range Algorithms {
+		b.Run(alg, func(b *testing.B) {
+			k := newBenchFixture(b, alg).keys.activeKey()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := k.sign(payload); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCacheKey measures the digest of a request's inputs.
+func BenchmarkCacheKey(b *testing.B) {
+	m := NewMinter(testMintConfig, nil, nil, nil)
+	req := benchRequest()
+	b.ReportAllocs()
+	for b.Loop() {
+		m.cacheKey(&req)
+	}
+}
+
+func benchRequest() MintRequest {
+	return MintRequest{
+		Consumer:   Consumer{ID: "4e1c", Username: "alice", CustomID: "c-42"},
+		Groups:     []string{"gold", "eu"},
+		Scopes:     []string{"orders:read"},
+		Credential: &Credential{ID: "9b7", Identifier: "alice-key-1"},
+		Claims:     map[string]json.RawMessage{"tenant": json.RawMessage(`"acme"`)},
+	}
 }
