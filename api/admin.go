@@ -54,6 +54,7 @@ func keyInfo(k store.Key) KeyInfo {
 //	@Produce	json
 //	@Success	200	{object}	KeyList
 //	@Failure	401	{object}	Problem	"missing or wrong admin key"
+//	@Failure	429	{object}	Problem	"too many failed authentications from this address; see Retry-After"
 //	@Failure	404	{object}	Problem	"the admin API is off"
 //	@Security	AdminKey
 //	@Router		/v1/keys [get]
@@ -75,6 +76,7 @@ func (h *handler) listKeys(c *gin.Context) {
 //	@Success		201			{object}	KeyInfo
 //	@Failure		400			{object}	Problem	"immediate is not a boolean"
 //	@Failure		401			{object}	Problem	"missing or wrong admin key"
+//	@Failure		429			{object}	Problem	"too many failed authentications from this address; see Retry-After"
 //	@Failure		404			{object}	Problem	"the admin API is off"
 //	@Security		AdminKey
 //	@Router			/v1/keys/rotate [post]
@@ -105,6 +107,7 @@ func (h *handler) rotateKeys(c *gin.Context) {
 //	@Param			kid	path		string	true	"key id"
 //	@Success		200	{object}	KeyInfo
 //	@Failure		401	{object}	Problem	"missing or wrong admin key"
+//	@Failure		429	{object}	Problem	"too many failed authentications from this address; see Retry-After"
 //	@Failure		404	{object}	Problem	"no published key with this kid, or the admin API is off"
 //	@Security		AdminKey
 //	@Router			/v1/keys/{kid} [delete]
@@ -125,6 +128,7 @@ func (h *handler) revokeKey(c *gin.Context) {
 //	@Param			id	path	string	true	"the token subject"
 //	@Success		204
 //	@Failure		401	{object}	Problem	"missing or wrong admin key"
+//	@Failure		429	{object}	Problem	"too many failed authentications from this address; see Retry-After"
 //	@Failure		404	{object}	Problem	"the admin API is off"
 //	@Failure		503	{object}	Problem	"the shared token cache is unreachable, so the purge would not reach every replica"
 //	@Security		AdminKey

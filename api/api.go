@@ -9,7 +9,7 @@
 //	@securityDefinitions.apikey	GatewayKey
 //	@in							header
 //	@name						Authorization
-//	@description				"Bearer " followed by a gateway key.
+//	@description				"Bearer " followed by a gateway key. Over mTLS, a gateway whose client certificate is allowed needs none.
 //	@securityDefinitions.apikey	AdminKey
 //	@in							header
 //	@name						Authorization
@@ -47,8 +47,20 @@ type Config struct {
 	// CacheState reports the token cache's state ("ok", "degraded"); nil
 	// means always ok.
 	CacheState func(ctx context.Context) string
-	Registry   *prometheus.Registry
-	Logger     *slog.Logger
+	// ClientSubjects are the subjects (common name or DNS name) of client
+	// certificates that authenticate a gateway without a bearer key. Only a
+	// certificate the server's TLS layer verified counts; never for the
+	// admin API.
+	ClientSubjects []string
+	// AuthLimit bounds failed authentications per source; zero is off.
+	AuthLimit AuthLimit
+	// Draining reports that the server is shutting down, so /readyz
+	// answers 503 and load balancers stop sending; nil means never.
+	Draining func() bool
+	// Now is the clock of the failure limit; nil means time.Now.
+	Now      func() time.Time
+	Registry *prometheus.Registry
+	Logger   *slog.Logger
 }
 
 // Minter mints and purges tokens. It exists so handlers can be tested
@@ -100,7 +112,9 @@ func New(cfg Config, minter Minter, keys Keys) *gin.Engine {
 	r.NoRoute(func(c *gin.Context) { abortProblem(c, probNotFound, "no such endpoint") })
 	r.NoMethod(func(c *gin.Context) { abortProblem(c, probMethod, "the endpoint does not take this method") })
 
-	gateway := r.Group("/v1", requireBearer(newKeyRing(cfg.GatewayKeys), "gateway"))
+	guard := newAuthGuard(cfg.AuthLimit, cfg.Now, cfg.Registry)
+	gateway := r.Group("/v1", gate{realm: "gateway", keys: newKeyRing(cfg.GatewayKeys),
+		certs: newCertSubjects(cfg.ClientSubjects), guard: guard}.handler())
 	gateway.POST("/tokens", h.postToken)
 	gateway.Any("/auth", h.forwardAuth)
 	gateway.Any("/auth/*path", h.forwardAuth)
@@ -109,7 +123,7 @@ func New(cfg Config, minter Minter, keys Keys) *gin.Engine {
 	if len(cfg.AdminKeys) == 0 {
 		admin.Use(disabled("the admin API is off: set JWTUP_ADMIN_KEYS to turn it on"))
 	} else {
-		admin.Use(requireBearer(newKeyRing(cfg.AdminKeys), "admin"))
+		admin.Use(gate{realm: "admin", keys: newKeyRing(cfg.AdminKeys), guard: guard}.handler())
 	}
 	admin.GET("/keys", h.listKeys)
 	admin.POST("/keys/rotate", h.rotateKeys)

@@ -97,6 +97,8 @@ type setup struct {
 	// wrapCache, when set, puts a cache of the test's in front of the
 	// memory one.
 	wrapCache func(store.TokenCache) store.TokenCache
+	// configure, when set, changes the router's config last.
+	configure func(*api.Config)
 }
 
 // env is one router over the real service, with its parts at hand.
@@ -180,6 +182,9 @@ func newEnv(t testing.TB, s setup) *env {
 	}
 	if s.admin {
 		cfg.AdminKeys = []string{adminKey}
+	}
+	if s.configure != nil {
+		s.configure(&cfg)
 	}
 	return &env{
 		router: api.New(cfg, minter, keys),

@@ -116,6 +116,9 @@ func accessLog(log *slog.Logger, m *httpMetrics) gin.HandlerFunc {
 		if sub, ok := c.Get(subjectKey); ok {
 			attrs = append(attrs, slog.Any("sub", sub))
 		}
+		if name := c.GetString(clientCertKey); name != "" {
+			attrs = append(attrs, slog.String("client_cert", clean(name)))
+		}
 		if len(c.Errors) > 0 {
 			attrs = append(attrs, slog.String("err", c.Errors.Last().Error()))
 		}
@@ -178,24 +181,66 @@ func (r keyRing) match(presented string) bool {
 	return ok == 1
 }
 
-// requireBearer lets a request through only with one of keys as its bearer
-// token in the Authorization header.
-func requireBearer(keys keyRing, realm string) gin.HandlerFunc {
+// gate is what an authenticated route group checks first: a bearer key
+// in the Authorization header (never a query parameter or another header)
+// or, for the gateway, an allowed client certificate. Failures are counted
+// by the guard, which turns away a source that failed too often.
+type gate struct {
+	realm string       // "gateway" or "admin": the metric label and the challenge's realm
+	keys  keyRing      // bearer keys accepted
+	certs certSubjects // client certificates accepted; empty for the admin API
+	guard *authGuard
+}
+
+// handler returns the gate as middleware.
+func (g gate) handler() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		token, ok := bearer(c.GetHeader("Authorization"))
-		if !ok {
-			c.Header("WWW-Authenticate", `Bearer realm="`+realm+`"`)
-			abortProblem(c, probUnauthorized, "an Authorization: Bearer header with a "+realm+" key is required")
+		source := sourceOf(c.Request)
+		if wait, ok := g.guard.blocked(source); ok {
+			abortTooMany(c, wait)
 			return
 		}
-		if !keys.match(token) {
-			c.Header("WWW-Authenticate", `Bearer realm="`+realm+`", error="invalid_token"`)
-			abortProblem(c, probUnauthorized, "the bearer key is not a valid "+realm+" key")
+		if !g.admit(c) {
+			g.guard.fail(g.realm, source)
 			return
 		}
 		c.Next()
 	}
 }
+
+// admit reports whether the request authenticates. When it does not, it
+// has answered 401 with a Bearer challenge.
+func (g gate) admit(c *gin.Context) bool {
+	if name, ok := g.certs.match(c.Request); ok {
+		c.Set(clientCertKey, name)
+		return true
+	}
+	token, ok := bearer(c.GetHeader("Authorization"))
+	if !ok {
+		c.Header("WWW-Authenticate", `Bearer realm="`+g.realm+`"`)
+		abortProblem(c, probUnauthorized, g.wanted()+" is required")
+		return false
+	}
+	if !g.keys.match(token) {
+		c.Header("WWW-Authenticate", `Bearer realm="`+g.realm+`", error="invalid_token"`)
+		abortProblem(c, probUnauthorized, "the bearer key is not a valid "+g.realm+" key")
+		return false
+	}
+	return true
+}
+
+// wanted names what the gate accepts, for a client that sent nothing.
+func (g gate) wanted() string {
+	s := "an Authorization: Bearer header with a " + g.realm + " key"
+	if len(g.certs) > 0 {
+		s += ", or an allowed client certificate,"
+	}
+	return s
+}
+
+// clientCertKey holds the allowed client certificate name a request
+// authenticated with, for the access line.
+const clientCertKey = "jwtup.client_cert"
 
 // bearer extracts the token of an "Authorization: Bearer" value.
 func bearer(h string) (string, bool) {

@@ -43,18 +43,23 @@ type unreadyProblem struct {
 }
 
 // readyz answers 200 when a signing key is loaded and the key store answered
-// recently. A degraded token cache does not make jwt-up unready: minting
-// goes on without it.
+// recently, and 503 from the moment shutdown starts. A degraded token cache
+// does not make jwt-up unready: minting goes on without it.
 //
 //	@Summary	Readiness
 //	@Tags		operations
 //	@Produce	json
 //	@Success	200	{object}	Readiness
-//	@Failure	503	{object}	Problem	"no signing key, or the key store has not answered recently; the body also lists the components"
+//	@Failure	503	{object}	Problem	"shutting down, no signing key, or the key store has not answered recently; the body also lists the components"
 //	@Router		/readyz [get]
 func (h *handler) readyz(c *gin.Context) {
 	ready := true
 	comps := map[string]Component{}
+
+	if h.cfg.Draining != nil && h.cfg.Draining() {
+		comps["server"] = Component{Status: "draining", Detail: "shutting down: finishing the requests in flight"}
+		ready = false
+	}
 
 	if kid := h.keys.ActiveKID(); kid != "" {
 		comps["signing_key"] = Component{Status: "ok", Detail: "kid " + kid}

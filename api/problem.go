@@ -41,6 +41,7 @@ var (
 	probNoKey        = problemKind{"no-signing-key", "No signing key", http.StatusServiceUnavailable}
 	probUnready      = problemKind{"not-ready", "Not ready", http.StatusServiceUnavailable}
 	probCacheDown    = problemKind{"cache-unavailable", "Token cache unavailable", http.StatusServiceUnavailable}
+	probStoreDown    = problemKind{"key-store-unavailable", "Key store unavailable", http.StatusServiceUnavailable}
 )
 
 // errorTable maps the service's sentinel errors to problems. The detail of
@@ -56,6 +57,7 @@ var errorTable = []struct {
 	{service.ErrKeyNotFound, probNotFound},
 	{service.ErrInvalidKey, probInvalid},
 	{service.ErrCacheUnavailable, probCacheDown},
+	{service.ErrKeyStoreUnavailable, probStoreDown},
 }
 
 // newProblem fills a Problem of kind k.

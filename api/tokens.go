@@ -1,15 +1,19 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"mime"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -37,8 +41,9 @@ type TokenResponse struct {
 //	@Produce		json
 //	@Param			request	body		service.MintRequest	true	"who the token is for"
 //	@Success		200		{object}	TokenResponse
-//	@Failure		400		{object}	Problem	"malformed JSON, unknown field, wrong type or empty consumer"
+//	@Failure		400		{object}	Problem	"malformed JSON or UTF-8, unknown field, wrong type, a name given twice in one object, empty consumer, or a value over a limit"
 //	@Failure		401		{object}	Problem	"missing or wrong gateway key"
+//	@Failure		429		{object}	Problem	"too many failed authentications from this address; see Retry-After"
 //	@Failure		413		{object}	Problem	"body over 64 KiB"
 //	@Failure		415		{object}	Problem	"not application/json"
 //	@Failure		422		{object}	Problem	"a custom claim names a claim the token sets itself"
@@ -51,11 +56,9 @@ func (h *handler) postToken(c *gin.Context) {
 		abortProblem(c, kind, detail)
 		return
 	}
-	if sub := req.Consumer.Subject(); sub != "" {
-		c.Set(subjectKey, sub)
-	}
 
 	t, err := h.minter.Mint(c.Request.Context(), req)
+	logSubject(c, req, err)
 	if err != nil {
 		abortError(c, err)
 		return
@@ -70,9 +73,21 @@ func (h *handler) postToken(c *gin.Context) {
 	})
 }
 
+// logSubject records the subject for the access line, unless the request
+// was refused as invalid: its subject may then be of any length and hold
+// control characters or a secret pasted in the wrong field. Validate checks
+// the consumer before anything else, so a later refusal (a reserved claim,
+// no signing key) still names a checked subject.
+func logSubject(c *gin.Context, req service.MintRequest, err error) {
+	if sub := req.Consumer.Subject(); sub != "" && !errors.Is(err, service.ErrInvalidRequest) {
+		c.Set(subjectKey, sub)
+	}
+}
+
 // decodeJSON reads one JSON object of at most maxBody bytes into v, refusing
-// unknown fields and trailing data. On failure it returns the problem kind
-// and a detail for the client.
+// unknown fields, trailing data, invalid UTF-8 and names that appear twice
+// in one object. On failure it returns the problem kind and a detail for the
+// client.
 func decodeJSON(r *http.Request, v any) (problemKind, string) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
@@ -82,46 +97,178 @@ func decodeJSON(r *http.Request, v any) (problemKind, string) {
 		return probTooLarge, fmt.Sprintf("the body must be at most %d bytes", maxBody)
 	}
 
-	body := http.MaxBytesReader(nil, r.Body, maxBody)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	err = dec.Decode(v)
+	// The body is read whole, since it is scanned twice: once decoded, once
+	// for repeated names, which decoding cannot see.
+	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
 	if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
 		return probTooLarge, fmt.Sprintf("the body must be at most %d bytes", maxBody)
 	}
-	if err == nil && dec.More() {
-		err = errors.New("trailing data")
+	if err != nil {
+		return probInvalid, "the body could not be read"
 	}
+	// encoding/json would turn invalid UTF-8 in a string into U+FFFD, and
+	// keep it as is inside a claim's raw value.
+	if !utf8.Valid(data) {
+		return probInvalid, "the body is not valid UTF-8"
+	}
+
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	err = dec.Decode(v)
 	if err == nil {
-		if _, err = dec.Token(); err == io.EOF {
-			return problemKind{}, ""
-		}
-		err = errors.New("trailing data")
+		err = endOfBody(dec)
 	}
-	return probInvalid, decodeDetail(err)
+	if err != nil {
+		return probInvalid, decodeDetail(err)
+	}
+	if name, ok := duplicateName(data); ok {
+		return probInvalid, fmt.Sprintf("the name %s appears twice in one object", quoteName(name))
+	}
+	return problemKind{}, ""
+}
+
+// endOfBody reports an error unless dec has nothing left but white space.
+func endOfBody(dec *json.Decoder) error {
+	if dec.More() {
+		return errors.New("trailing data")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("trailing data")
+	}
+	return nil
+}
+
+// duplicateName returns a name that appears twice in one object anywhere
+// in data, which must be valid JSON. encoding/json keeps the last of two
+// equal names and other parsers keep the first or refuse, so a token built
+// from such a body could mean one thing here and another upstream. Names
+// are compared without regard to case, the way encoding/json matches them
+// to struct fields (and so does any Go upstream decoding the claims).
+//
+// Since data is valid JSON, a string that follows "{" or a "," inside an
+// object is a name, and numbers and literals hold no quote or bracket: a
+// single pass over the bytes finds every name.
+func duplicateName(data []byte) (string, bool) {
+	type member struct {
+		object int // which object: its number in order of opening
+		name   string
+	}
+	var (
+		seen     = map[member]bool{}
+		open     []int // the numbers of the open objects; -1 for an array
+		objects  int   // objects opened so far
+		wantName bool  // the next string is a name
+	)
+	for i := 0; i < len(data); i++ {
+		switch data[i] {
+		case '"':
+			end := stringEnd(data, i)
+			if wantName {
+				name := unquote(data[i : end+1])
+				m := member{open[len(open)-1], strings.Map(foldRune, name)}
+				if seen[m] {
+					return name, true
+				}
+				seen[m] = true
+				wantName = false
+			}
+			i = end
+		case '{':
+			open = append(open, objects)
+			objects++
+			wantName = true
+		case '[':
+			open = append(open, -1)
+		case ',':
+			wantName = open[len(open)-1] >= 0
+		case '}', ']':
+			open = open[:len(open)-1]
+		}
+	}
+	return "", false
+}
+
+// stringEnd returns the index of the quote that closes the JSON string
+// starting at data[start].
+func stringEnd(data []byte, start int) int {
+	for i := start + 1; i < len(data); i++ {
+		switch data[i] {
+		case '\\':
+			i++
+		case '"':
+			return i
+		}
+	}
+	return len(data) - 1
+}
+
+// unquote returns the text of a JSON string literal.
+func unquote(literal []byte) string {
+	if !bytes.ContainsRune(literal, '\\') {
+		return string(literal[1 : len(literal)-1])
+	}
+	var s string
+	_ = json.Unmarshal(literal, &s) // valid: the body decoded already
+	return s
+}
+
+// foldRune maps r to one member of its Unicode case-folding orbit, the
+// same for every member, so that names strings.EqualFold holds equal map
+// to one string. An orbit with an ASCII letter maps to the lower-case
+// letter (K, k and the Kelvin sign all become k), so that the usual
+// lower-case names map to themselves, without a copy.
+func foldRune(r rune) rune {
+	if r < utf8.RuneSelf {
+		return unicode.ToLower(r)
+	}
+	least := r
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		least = min(least, f)
+	}
+	if least < utf8.RuneSelf {
+		return unicode.ToLower(least)
+	}
+	return least
+}
+
+// quoteName quotes a client-supplied name for a detail, cut to a length
+// that keeps the detail readable.
+func quoteName(name string) string {
+	const most = 64
+	if len(name) <= most {
+		return strconv.Quote(name)
+	}
+	cut := most
+	for cut > 0 && !utf8.RuneStart(name[cut]) {
+		cut--
+	}
+	return strconv.Quote(name[:cut]) + "…"
 }
 
 // decodeDetail turns a decoding error into words for the client.
 func decodeDetail(err error) string {
 	var (
-		tooLarge *http.MaxBytesError
-		typeErr  *json.UnmarshalTypeError
-		syntax   *json.SyntaxError
+		typeErr *json.UnmarshalTypeError
+		syntax  *json.SyntaxError
 	)
 	switch {
-	case errors.As(err, &tooLarge):
-		return fmt.Sprintf("the body must be at most %d bytes", maxBody)
 	case errors.As(err, &typeErr):
 		if typeErr.Field == "" {
 			return "the body must be a JSON object"
 		}
 		return fmt.Sprintf("field %q must be %s, not %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
+	case errors.As(err, &syntax) && strings.Contains(syntax.Error(), "max depth"):
+		return fmt.Sprintf("the body nests too deeply; a claim value may nest at most %d levels", service.MaxClaimDepth)
 	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
 		return "the body is not valid JSON"
 	case errors.Is(err, io.EOF):
 		return "the body is empty"
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+		field := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		if name, uerr := strconv.Unquote(field); uerr == nil {
+			field = quoteName(name)
+		}
+		return "unknown field " + field
 	case err.Error() == "trailing data":
 		return "the body must hold one JSON object and nothing after it"
 	}
@@ -173,8 +320,9 @@ const (
 //	@Success		200	"token in the Authorization response header (name configurable)"
 //	@Header			200	{string}	Authorization		"Bearer <token>"
 //	@Header			200	{integer}	X-JWT-Expires-In	"seconds the token has left"
-//	@Failure		400	{object}	Problem	"a header holds a control character"
+//	@Failure		400	{object}	Problem	"a header is given twice, is not UTF-8, holds a control character or is over a limit"
 //	@Failure		401	{object}	Problem	"missing or wrong gateway key, or no identity header"
+//	@Failure		429	{object}	Problem	"too many failed authentications from this address; see Retry-After"
 //	@Failure		503	{object}	Problem	"no usable signing key"
 //	@Security		GatewayKey
 //	@Router			/v1/auth [get]
@@ -193,9 +341,9 @@ func (h *handler) forwardAuth(c *gin.Context) {
 		abortProblem(c, probUnauthorized, "no consumer identity header (X-Consumer-ID, X-Consumer-Username or X-Consumer-Custom-ID)")
 		return
 	}
-	c.Set(subjectKey, req.Consumer.Subject())
 
 	t, err := h.minter.Mint(c.Request.Context(), req)
+	logSubject(c, req, err)
 	if err != nil {
 		abortError(c, err)
 		return
@@ -206,13 +354,15 @@ func (h *handler) forwardAuth(c *gin.Context) {
 	c.Status(http.StatusOK)
 }
 
-// requestFromHeaders builds a mint request from consumer headers.
+// forwardHeaders are the request headers /v1/auth reads.
+var forwardHeaders = []string{hdrConsumerID, hdrConsumerName, hdrConsumerCustom, hdrGroups,
+	hdrCredential, hdrCredentialOld, hdrScope, hdrUserID, hdrAnonymous, hdrAudience}
+
+// requestFromHeaders builds a mint request from consumer headers. Its
+// errors are written for the client and name the header.
 func requestFromHeaders(hd http.Header) (service.MintRequest, error) {
-	for _, name := range []string{hdrConsumerID, hdrConsumerName, hdrConsumerCustom, hdrGroups,
-		hdrCredential, hdrCredentialOld, hdrScope, hdrUserID, hdrAnonymous, hdrAudience} {
-		if strings.ContainsFunc(hd.Get(name), isControl) {
-			return service.MintRequest{}, fmt.Errorf("header %s contains a control character", name)
-		}
+	if err := checkHeaders(hd); err != nil {
+		return service.MintRequest{}, err
 	}
 
 	var req service.MintRequest
@@ -223,12 +373,15 @@ func requestFromHeaders(hd http.Header) (service.MintRequest, error) {
 			CustomID: hd.Get(hdrConsumerCustom),
 		}
 	}
-	for _, g := range strings.Split(hd.Get(hdrGroups), ",") {
-		if g = strings.TrimSpace(g); g != "" {
-			req.Groups = append(req.Groups, g)
-		}
+	groups, err := headerList(hdrGroups, strings.SplitSeq(hd.Get(hdrGroups), ","), service.MaxGroups)
+	if err != nil {
+		return service.MintRequest{}, err
 	}
-	req.Scopes = strings.Fields(hd.Get(hdrScope))
+	scopes, err := headerList(hdrScope, strings.FieldsSeq(hd.Get(hdrScope)), service.MaxScopes)
+	if err != nil {
+		return service.MintRequest{}, err
+	}
+	req.Groups, req.Scopes = groups, scopes
 
 	credential := hd.Get(hdrCredential)
 	if credential == "" {
@@ -242,4 +395,46 @@ func requestFromHeaders(hd http.Header) (service.MintRequest, error) {
 	return req, nil
 }
 
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+// checkHeaders refuses a header that /v1/auth reads when it is given more
+// than once (which of two consumer ids would be meant?), is not valid
+// UTF-8, holds a control character, or, unless it is a list, is longer
+// than service.MaxTextLength.
+func checkHeaders(hd http.Header) error {
+	for _, name := range forwardHeaders {
+		values := hd.Values(name)
+		switch {
+		case len(values) == 0:
+			continue
+		case len(values) > 1:
+			return fmt.Errorf("header %s is given %d times; send it once", name, len(values))
+		case !utf8.ValidString(values[0]):
+			return fmt.Errorf("header %s is not valid UTF-8", name)
+		case strings.ContainsFunc(values[0], unicode.IsControl):
+			return fmt.Errorf("header %s contains a control character", name)
+		case name != hdrGroups && name != hdrScope && len(values[0]) > service.MaxTextLength:
+			return fmt.Errorf("header %s is longer than %d bytes", name, service.MaxTextLength)
+		}
+	}
+	return nil
+}
+
+// headerList collects the entries of a list header, trimmed and without
+// empty ones, refusing more than most of them or one longer than
+// service.MaxEntryLength. It stops at the first fault, so a long header
+// costs no more than its limit.
+func headerList(name string, entries iter.Seq[string], most int) ([]string, error) {
+	var out []string
+	for e := range entries {
+		if e = strings.TrimSpace(e); e == "" {
+			continue
+		}
+		if len(out) == most {
+			return nil, fmt.Errorf("header %s lists more than %d entries", name, most)
+		}
+		if len(e) > service.MaxEntryLength {
+			return nil, fmt.Errorf("header %s holds an entry longer than %d bytes", name, service.MaxEntryLength)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}

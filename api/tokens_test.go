@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -284,15 +285,34 @@ func TestPostTokenContentType(t *testing.T) {
 	}
 }
 
-// bodyOfSize returns a valid mint request of exactly n bytes.
+// bodyOfSize returns a valid mint request of exactly n bytes. The padding
+// is spread over claims of at most 4000 bytes each, below the limit on one
+// claim's value.
 func bodyOfSize(t *testing.T, n int) string {
 	t.Helper()
-	const head, tail = `{"consumer":{"id":"alice"},"claims":{"pad":"`, `"}}`
-	pad := n - len(head) - len(tail)
-	if pad < 0 {
-		t.Fatalf("no body of %d bytes", n)
+	const head, tail = `{"consumer":{"id":"alice"},"claims":{`, `}}`
+	var b strings.Builder
+	b.WriteString(head)
+	for i := 0; ; i++ {
+		name := fmt.Sprintf(`"p%02d":"`, i)
+		if i > 0 {
+			name = "," + name
+		}
+		left := n - b.Len() - len(tail) - len(name) - len(`"`)
+		if left < 0 {
+			t.Fatalf("no body of %d bytes", n)
+		}
+		pad := left
+		if left > 4000 {
+			pad = min(4000, left-16) // leave room for the next claim
+		}
+		b.WriteString(name + strings.Repeat("x", pad) + `"`)
+		if pad == left {
+			break
+		}
 	}
-	return head + strings.Repeat("x", pad) + tail
+	b.WriteString(tail)
+	return b.String()
 }
 
 // postSized posts a valid mint request of size bytes to a real server,

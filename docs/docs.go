@@ -111,7 +111,7 @@ const docTemplate = `{
                         }
                     },
                     "503": {
-                        "description": "no signing key, or the key store has not answered recently; the body also lists the components",
+                        "description": "shutting down, no signing key, or the key store has not answered recently; the body also lists the components",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         }
@@ -196,13 +196,19 @@ const docTemplate = `{
                         }
                     },
                     "400": {
-                        "description": "a header holds a control character",
+                        "description": "a header is given twice, is not UTF-8, holds a control character or is over a limit",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         }
                     },
                     "401": {
                         "description": "missing or wrong gateway key, or no identity header",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
+                    },
+                    "429": {
+                        "description": "too many failed authentications from this address; see Retry-After",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         }
@@ -253,6 +259,12 @@ const docTemplate = `{
                             "$ref": "#/definitions/api.Problem"
                         }
                     },
+                    "429": {
+                        "description": "too many failed authentications from this address; see Retry-After",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
+                    },
                     "503": {
                         "description": "the shared token cache is unreachable, so the purge would not reach every replica",
                         "schema": {
@@ -291,6 +303,12 @@ const docTemplate = `{
                     },
                     "404": {
                         "description": "the admin API is off",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
+                    },
+                    "429": {
+                        "description": "too many failed authentications from this address; see Retry-After",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         }
@@ -345,6 +363,12 @@ const docTemplate = `{
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         }
+                    },
+                    "429": {
+                        "description": "too many failed authentications from this address; see Retry-After",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
                     }
                 }
             }
@@ -391,6 +415,12 @@ const docTemplate = `{
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         }
+                    },
+                    "429": {
+                        "description": "too many failed authentications from this address; see Retry-After",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
                     }
                 }
             }
@@ -432,7 +462,7 @@ const docTemplate = `{
                         }
                     },
                     "400": {
-                        "description": "malformed JSON, unknown field, wrong type or empty consumer",
+                        "description": "malformed JSON or UTF-8, unknown field, wrong type, a name given twice in one object, empty consumer, or a value over a limit",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         }
@@ -457,6 +487,12 @@ const docTemplate = `{
                     },
                     "422": {
                         "description": "a custom claim names a claim the token sets itself",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
+                    },
+                    "429": {
+                        "description": "too many failed authentications from this address; see Retry-After",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         }
@@ -732,7 +768,7 @@ const docTemplate = `{
             "in": "header"
         },
         "GatewayKey": {
-            "description": "\"Bearer \" followed by a gateway key.",
+            "description": "\"Bearer \" followed by a gateway key. Over mTLS, a gateway whose client certificate is allowed needs none.",
             "type": "apiKey",
             "name": "Authorization",
             "in": "header"

@@ -43,11 +43,13 @@ func (p Profile) Valid() bool {
 	return ok
 }
 
-// reserved reports whether a request may not set the claim name.
+// reserved reports whether a request may not set the claim name. Case is
+// ignored: a verifier that decodes claims the way encoding/json does would
+// let a custom "ISS", which comes later in the payload, override "iss".
 func (p Profile) reserved(name string) bool {
 	for _, list := range [][]string{registeredClaims, profileClaims[p]} {
 		for _, n := range list {
-			if n == name {
+			if strings.EqualFold(n, name) {
 				return true
 			}
 		}

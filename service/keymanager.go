@@ -20,6 +20,9 @@ var (
 	ErrNoSigningKey = errors.New("no usable signing key")
 	// ErrKeyNotFound means no published key has the kid asked for.
 	ErrKeyNotFound = errors.New("key not found")
+	// ErrKeyStoreUnavailable means the key store failed a change; signing
+	// goes on with the keys held, and the change can be tried again.
+	ErrKeyStoreUnavailable = errors.New("key store unavailable")
 )
 
 // errNeedKey tells the planner's caller to generate one more key outside the
@@ -47,11 +50,13 @@ type KeyEvent struct {
 // active one, publishes the JWKS and drives the life cycle
 // next → active → retired → removed on its clock.
 type KeyManager struct {
-	store  store.KeyStore
-	sealer *Sealer
-	cfg    KeyConfig
-	log    *slog.Logger
-	now    func() time.Time
+	store store.KeyStore
+	cfg   KeyConfig
+	log   *slog.Logger
+	now   func() time.Time
+
+	// sealer changes only in Rekey; addKey reads it outside mu.
+	sealer atomic.Pointer[Sealer]
 
 	ring   atomic.Pointer[keyring]
 	loaded atomic.Int64 // unix nanos of the last successful read of the store
@@ -63,14 +68,15 @@ type KeyManager struct {
 
 // NewKeyManager returns a manager over ks. It holds no keys until Load.
 func NewKeyManager(ks store.KeyStore, sealer *Sealer, cfg KeyConfig, log *slog.Logger) *KeyManager {
-	return &KeyManager{
+	m := &KeyManager{
 		store:  ks,
-		sealer: sealer,
 		cfg:    cfg,
 		log:    log,
 		now:    time.Now,
 		opened: map[string]crypto.Signer{},
 	}
+	m.sealer.Store(sealer)
+	return m
 }
 
 // SetClock replaces the manager's clock; for tests and tools.
@@ -117,6 +123,10 @@ func (m *KeyManager) Run(ctx context.Context) {
 		switch {
 		case ctx.Err() != nil:
 			return
+		case err != nil && !failing && errors.Is(err, ErrKEKMismatch):
+			m.log.ErrorContext(ctx, "the stored keys do not open with this key-encryption key "+
+				"(were they rekeyed?); signing goes on with the key held, rotation waits: "+
+				"restart with the new JWTUP_KEK", "err", err)
 		case err != nil && !failing:
 			m.log.ErrorContext(ctx, "key store unreachable; signing goes on with the keys held, rotation waits", "err", err)
 		case err == nil && failing:
@@ -225,7 +235,7 @@ func (m *KeyManager) addKey(ctx context.Context, priv crypto.Signer, alg string,
 			return store.Key{}, err
 		}
 	}
-	staged, err := sealKey(m.sealer, alg, priv, m.now())
+	staged, err := sealKey(m.sealer.Load(), alg, priv, m.now())
 	if err != nil {
 		return store.Key{}, err
 	}
@@ -311,12 +321,24 @@ func (m *KeyManager) changeLocked(ctx context.Context, fn planFunc) error {
 		}
 
 		now := m.now()
+		var planErr error
 		err := m.store.UpdateKeys(ctx, func(keys []store.Key) ([]store.Key, error) {
 			used, events = 0, nil
 			out, ev, err := fn(slices.Clone(keys), now, newKey)
 			events = ev
+			if err == nil {
+				err = m.checkSealed(out)
+			}
+			planErr = err
 			return out, err
 		})
+		if err != nil && planErr == nil {
+			// The store failed, not the plan: the caller may try again.
+			// The cause is logged here, as it may name hosts the client
+			// has no business knowing.
+			m.log.WarnContext(ctx, "change keys", "err", err)
+			return fmt.Errorf("%w: the change was not made; try again", ErrKeyStoreUnavailable)
+		}
 		if errors.Is(err, errNeedKey) {
 			k, err := m.newSealedKey(now)
 			if err != nil {
@@ -345,13 +367,75 @@ func (m *KeyManager) changeLocked(ctx context.Context, fn planFunc) error {
 	}
 }
 
+// checkSealed makes sure every sealed key about to be stored opens with the
+// manager's key-encryption key. After a rekey, a replica still on the old
+// key would otherwise add keys that the others cannot open; this way it
+// writes nothing until it restarts with the new one. It costs one AES-GCM
+// open per key, on changes only.
+func (m *KeyManager) checkSealed(keys []store.Key) error {
+	s := m.sealer.Load()
+	for _, k := range keys {
+		if k.Sealed == nil {
+			continue
+		}
+		plain, err := s.Open(k.KID, k.Sealed)
+		clear(plain)
+		if err != nil {
+			return fmt.Errorf("key %s: %w", k.KID, err)
+		}
+	}
+	return nil
+}
+
+// Rekey seals every stored private key again under to, the new
+// key-encryption key, in one store update, and returns how many it sealed.
+// If any key does not open with the current key-encryption key, nothing is
+// written. Afterwards this manager seals and opens with to; other processes
+// still holding the old key can no longer open the keys, and write none.
+func (m *KeyManager) Rekey(ctx context.Context, to *Sealer) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+
+	from := m.sealer.Load()
+	n := 0
+	err := m.store.UpdateKeys(ctx, func(keys []store.Key) ([]store.Key, error) {
+		var err error
+		n, err = resealAll(keys, from, to)
+		return keys, err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("rekey: %w", err)
+	}
+	m.sealer.Store(to)
+	m.log.InfoContext(ctx, "keys sealed under a new key-encryption key", "keys", n)
+	return n, nil
+}
+
+// resealAll replaces, in place, the sealed part of every key that has one
+// with the same private key sealed under to, and counts them.
+func resealAll(keys []store.Key, from, to *Sealer) (int, error) {
+	n := 0
+	for i, k := range keys {
+		if k.Sealed == nil {
+			continue
+		}
+		sealed, err := from.reseal(to, k.KID, k.Sealed)
+		if err != nil {
+			return 0, fmt.Errorf("key %s: %w", k.KID, err)
+		}
+		keys[i].Sealed = sealed
+		n++
+	}
+	return n, nil
+}
+
 // newSealedKey generates and seals a key of the configured algorithm.
 func (m *KeyManager) newSealedKey(now time.Time) (store.Key, error) {
 	priv, err := generateKey(m.cfg.Alg)
 	if err != nil {
 		return store.Key{}, err
 	}
-	return sealKey(m.sealer, m.cfg.Alg, priv, now)
+	return sealKey(m.sealer.Load(), m.cfg.Alg, priv, now)
 }
 
 // loadLocked opens the active key of keys and swaps in a new keyring.
@@ -363,7 +447,7 @@ func (m *KeyManager) loadLocked(keys []store.Key) error {
 		priv, ok := m.opened[k.KID]
 		if !ok {
 			var err error
-			if priv, err = openKey(m.sealer, k); err != nil {
+			if priv, err = openKey(m.sealer.Load(), k); err != nil {
 				return err
 			}
 			m.opened[k.KID] = priv

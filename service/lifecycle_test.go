@@ -317,3 +317,28 @@ func TestImport(t *testing.T) {
 		t.Errorf("a refused import changed the keys (-before +after):\n%s", diff)
 	}
 }
+
+// failingStore fails every change, as a key store out of reach does.
+type failingStore struct{ store.KeyStore }
+
+func (failingStore) UpdateKeys(context.Context, func([]store.Key) ([]store.Key, error)) error {
+	return errors.New("dial tcp 10.0.0.5:5432: connection refused")
+}
+
+func TestChangeWithStoreDown(t *testing.T) {
+	ks := memory.NewKeyStore()
+	m := newTestManager(t, ks, testKeyConfig, newClock())
+	m.store = failingStore{ks}
+	kid := m.ActiveKID()
+
+	_, err := m.Rotate(context.Background(), true)
+	if !errors.Is(err, ErrKeyStoreUnavailable) || strings.Contains(err.Error(), "10.0.0.5") {
+		t.Fatalf("rotate with the store down: err = %v, want ErrKeyStoreUnavailable without the cause", err)
+	}
+	if _, err := m.Revoke(context.Background(), kid); !errors.Is(err, ErrKeyStoreUnavailable) {
+		t.Errorf("revoke with the store down: err = %v, want ErrKeyStoreUnavailable", err)
+	}
+	if m.ActiveKID() != kid {
+		t.Error("the signing key changed although the store refused")
+	}
+}

@@ -57,11 +57,32 @@ type MintRequest struct {
 }
 
 // Validate checks r against the rules of the profile it will be minted
-// with. Its errors wrap ErrInvalidRequest or ErrReservedClaim.
+// with, and against the limits in limits.go. Its errors wrap
+// ErrInvalidRequest or ErrReservedClaim.
 func (r *MintRequest) Validate(p Profile) error {
 	if r.Consumer.Subject() == "" {
 		return invalid("consumer needs at least one of id, username and custom_id")
 	}
+	if err := r.checkFields(); err != nil {
+		return err
+	}
+
+	if err := checkList("groups", r.Groups, MaxGroups); err != nil {
+		return err
+	}
+	if err := checkList("scopes", r.Scopes, MaxScopes); err != nil {
+		return err
+	}
+	for i, s := range r.Scopes {
+		if strings.ContainsFunc(s, unicode.IsSpace) {
+			return invalid("scopes[%d] contains white space: a scope is one word", i)
+		}
+	}
+	return r.checkClaims(p)
+}
+
+// checkFields checks the single text fields.
+func (r *MintRequest) checkFields() error {
 	fields := []struct{ name, value string }{
 		{"consumer.id", r.Consumer.ID},
 		{"consumer.username", r.Consumer.Username},
@@ -75,55 +96,106 @@ func (r *MintRequest) Validate(p Profile) error {
 			struct{ name, value string }{"credential.identifier", r.Credential.Identifier})
 	}
 	for _, f := range fields {
-		if err := checkText(f.name, f.value); err != nil {
+		if err := checkText(f.name, f.value, MaxTextLength); err != nil {
 			return err
 		}
 	}
-	for _, list := range []struct {
-		name   string
-		values []string
-	}{{"groups", r.Groups}, {"scopes", r.Scopes}} {
-		for i, v := range list.values {
-			if v == "" {
-				return invalid("%s[%d] is empty", list.name, i)
-			}
-			if err := checkText(fmt.Sprintf("%s[%d]", list.name, i), v); err != nil {
-				return err
-			}
-		}
-	}
-	for _, s := range r.Scopes {
-		if strings.ContainsFunc(s, unicode.IsSpace) {
-			return invalid("a scope must not contain white space: %q", s)
-		}
-	}
-	return r.checkClaims(p)
+	return nil
 }
 
-// checkClaims refuses reserved names and compacts each value, so that the
-// same claims written with other spacing mint the same token.
+// checkList checks the groups or the scopes: at most most entries, none
+// empty, each a short text.
+func checkList(name string, values []string, most int) error {
+	if len(values) > most {
+		return invalid("%s has %d entries, more than the %d allowed", name, len(values), most)
+	}
+	for i, v := range values {
+		entry := fmt.Sprintf("%s[%d]", name, i)
+		if v == "" {
+			return invalid("%s is empty", entry)
+		}
+		if err := checkText(entry, v, MaxEntryLength); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkClaims refuses reserved names and values over the limits, and
+// compacts each value, so that the same claims written with other spacing
+// mint the same token. Names are checked in order, so that a request with
+// several faults always gets the same answer.
 func (r *MintRequest) checkClaims(p Profile) error {
-	for name, raw := range r.Claims {
+	if len(r.Claims) > MaxClaims {
+		return invalid("claims has %d entries, more than the %d allowed", len(r.Claims), MaxClaims)
+	}
+	for _, name := range r.sortedClaimNames() {
 		if name == "" {
 			return invalid("a claim name is empty")
 		}
-		if err := checkText("claim name", name); err != nil {
+		if err := checkText("a claim name", name, MaxClaimNameLength); err != nil {
 			return err
 		}
 		if p.reserved(name) {
 			return fmt.Errorf("%w: %q is set by jwt-up itself and cannot be overridden", ErrReservedClaim, name)
 		}
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, raw); err != nil {
-			return invalid("claim %q is not valid JSON", name)
+		value, err := compactClaim(name, r.Claims[name])
+		if err != nil {
+			return err
 		}
-		r.Claims[name] = buf.Bytes()
+		r.Claims[name] = value
 	}
 	return nil
 }
 
-// checkText refuses invalid UTF-8 and control characters.
-func checkText(name, v string) error {
+// compactClaim returns a claim's value without white space outside its
+// strings, refusing one that is not JSON, too large or nested too deep.
+func compactClaim(name string, raw json.RawMessage) (json.RawMessage, error) {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, invalid("claim %q is not valid JSON", name)
+	}
+	if buf.Len() > MaxClaimValueSize {
+		return nil, invalid("claim %q is %d bytes, more than the %d allowed", name, buf.Len(), MaxClaimValueSize)
+	}
+	if d := jsonDepth(buf.Bytes()); d > MaxClaimDepth {
+		return nil, invalid("claim %q nests %d levels deep, more than the %d allowed", name, d, MaxClaimDepth)
+	}
+	return buf.Bytes(), nil
+}
+
+// jsonDepth returns how deep arrays and objects nest in a JSON value: 0 for
+// a string or number, 1 for [1] or {"a":1}. json.Compact checks the syntax
+// but, like json.Unmarshal, accepts thousands of levels, so the depth is
+// counted here, skipping brackets inside strings.
+func jsonDepth(data []byte) int {
+	depth, deepest := 0, 0
+	inString, escaped := false, false
+	for _, c := range data {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			escaped = c == '\\'
+			inString = c != '"'
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			depth++
+			deepest = max(deepest, depth)
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return deepest
+}
+
+// checkText refuses text longer than most bytes, invalid UTF-8 and control
+// characters.
+func checkText(name, v string, most int) error {
+	if len(v) > most {
+		return invalid("%s is longer than %d bytes", name, most)
+	}
 	if !utf8.ValidString(v) {
 		return invalid("%s is not valid UTF-8", name)
 	}

@@ -63,3 +63,14 @@ func (s *Sealer) Open(kid string, sealed []byte) ([]byte, error) {
 	}
 	return plain, nil
 }
+
+// reseal opens what s sealed for kid and seals it again under to. The
+// plain key is wiped from memory before it returns.
+func (s *Sealer) reseal(to *Sealer, kid string, sealed []byte) ([]byte, error) {
+	plain, err := s.Open(kid, sealed)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(plain)
+	return to.Seal(kid, plain)
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -31,6 +32,8 @@ type app struct {
 	store    store.KeyStore
 	keys     *service.KeyManager
 	minter   *service.Minter
+	kek      []byte      // the key-encryption key keys opened with; set by openKeys
+	draining atomic.Bool // set when serve begins to shut down
 
 	local  store.TokenCache // the in-process token cache
 	shared *redis.Cache     // the shared token cache; nil without Redis
@@ -110,6 +113,7 @@ func (a *app) openKeys(ctx context.Context, maintain bool) error {
 	if err != nil {
 		return fmt.Errorf("JWTUP_KEK: %w", err)
 	}
+	a.kek = kek
 
 	a.keys = service.NewKeyManager(a.store, sealer, service.KeyConfig{
 		Alg:        s.SigningAlg,

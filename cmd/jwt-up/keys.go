@@ -16,8 +16,8 @@ import (
 func keysCmd(open openFunc) *cobra.Command {
 	keys := &cobra.Command{
 		Use:   "keys",
-		Short: "List, rotate and import signing keys in the key store",
-		Long: "List, rotate and import signing keys, working on the key store directly. " +
+		Short: "List, rotate, import and rekey signing keys in the key store",
+		Long: "List, rotate, import and rekey signing keys, working on the key store directly. " +
 			"A running server sees the change at its next key refresh (JWTUP_KEY_REFRESH).",
 	}
 
@@ -96,7 +96,7 @@ func keysCmd(open openFunc) *cobra.Command {
 	}
 	importCmd.Flags().BoolVar(&importImmediate, "immediate", false, "sign with the imported key at once")
 
-	keys.AddCommand(list, rotate, importCmd)
+	keys.AddCommand(list, rotate, importCmd, rekeyCmd(open))
 	return keys
 }
 

@@ -23,9 +23,11 @@ import (
 
 // server is a jwt-up serve command running in process.
 type server struct {
-	url  string
-	log  *syncBuffer
-	stop func() error
+	url    string
+	addr   string
+	client *http.Client
+	log    *syncBuffer
+	stop   func() error
 }
 
 // freeAddr returns a loopback address no one listens on, most likely.
@@ -43,6 +45,13 @@ func freeAddr(t *testing.T) string {
 // startServer runs serve with e until the test ends or stop is called. It
 // returns once /healthz answers, or with the error serve stopped with.
 func startServer(t *testing.T, e env) (*server, error) {
+	t.Helper()
+	return startServerWith(t, e, "http", http.DefaultClient)
+}
+
+// startServerWith is startServer for a server that answers client at
+// scheme://addr.
+func startServerWith(t *testing.T, e env, scheme string, client *http.Client) (*server, error) {
 	t.Helper()
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -65,7 +74,7 @@ func startServer(t *testing.T, e env) (*server, error) {
 			return errors.New("serve did not stop within 30s")
 		}
 	})
-	s := &server{url: "http://" + addr, log: logBuf, stop: stop}
+	s := &server{url: scheme + "://" + addr, addr: addr, client: client, log: logBuf, stop: stop}
 	t.Cleanup(func() { _ = stop() })
 
 	deadline := time.Now().Add(30 * time.Second)
@@ -78,7 +87,7 @@ func startServer(t *testing.T, e env) (*server, error) {
 			return nil, serveErr
 		default:
 		}
-		resp, err := http.Get(s.url + "/healthz")
+		resp, err := client.Get(s.url + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -123,7 +132,7 @@ func (s *server) mint(t *testing.T, gatewayKey, id string) minted {
 	}
 	req.Header.Set("Authorization", "Bearer "+gatewayKey)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

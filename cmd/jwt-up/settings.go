@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -32,6 +33,10 @@ type setting struct {
 // line and of --help.
 var settingsTable = []setting{
 	{key: "listen", def: ":8080", help: "address to serve on"},
+	{key: "tls_cert", help: "PEM certificate chain to serve HTTPS with (with tls_key; default: plain HTTP)"},
+	{key: "tls_key", help: "PEM private key of tls_cert"},
+	{key: "tls_client_ca", help: "PEM CA bundle that verifies gateways' client certificates (mTLS)"},
+	{key: "tls_client_subjects", help: "client certificate names (CN or DNS name) that mint without a gateway key"},
 	{key: "issuer", def: "http://localhost:8080", help: "iss of every token, base of jwks_uri"},
 	{key: "data_dir", def: "./data", help: "where embedded state lives"},
 	{key: "database_url", help: "postgres://… or sqlite://… (default: SQLite in the data dir)"},
@@ -51,7 +56,11 @@ var settingsTable = []setting{
 	{key: "default_audience", help: "aud when a request names none (default: the issuer)"},
 	{key: "auth_header", def: "Authorization", help: "response header of /v1/auth"},
 	{key: "anonymous", def: "deny", help: "deny or pass, for /v1/auth without identity"},
+	{key: "auth_failure_limit", def: "10", help: "failed authentications per address and window before 429; 0 is off"},
+	{key: "auth_failure_window", def: "1m", help: "how long an address's failed authentications are counted"},
 	{key: "cache_size", def: "100000", help: "most tokens kept in process; 0 keeps none (Redis only)"},
+	{key: "shutdown_delay", def: "0s", help: "after a stop signal, how long /readyz says 503 before the port closes"},
+	{key: "shutdown_grace", def: "15s", help: "then, how long requests in flight may take to finish"},
 	{key: "log_level", def: "info", help: "debug, info, warn or error"},
 	{key: "log_format", def: "auto", help: "auto (text on a terminal, else JSON), text or json"},
 }
@@ -140,6 +149,8 @@ func readYAML(path string, raw map[string]string) error {
 // settings is the typed, validated form of every setting.
 type settings struct {
 	Listen          string
+	TLS             *tls.Config // nil: plain HTTP
+	ClientSubjects  []string    // client certificate names that authenticate a gateway
 	Issuer          string
 	DataDir         string
 	DatabaseURL     string
@@ -159,7 +170,11 @@ type settings struct {
 	DefaultAudience string
 	AuthHeader      string
 	Anonymous       bool
+	AuthFailures    int // 0: no limit
+	AuthWindow      time.Duration
 	CacheSize       int
+	ShutdownDelay   time.Duration
+	ShutdownGrace   time.Duration
 	LogLevel        string
 	LogFormat       string
 }
@@ -284,6 +299,12 @@ func parseSettings(raw map[string]string) (settings, error) {
 	}
 	s.CacheSize = n
 
+	s.TLS, s.ClientSubjects = parseTLS(raw, bad)
+	s.AuthFailures = wholeNumber(raw, "auth_failure_limit", bad)
+	s.AuthWindow = duration("auth_failure_window", false)
+	s.ShutdownDelay = duration("shutdown_delay", true)
+	s.ShutdownGrace = duration("shutdown_grace", false)
+
 	s.LogLevel = raw["log_level"]
 	if _, err := parseLevel(s.LogLevel); err != nil {
 		bad("log_level", "%v", err)
@@ -293,6 +314,19 @@ func parseSettings(raw map[string]string) (settings, error) {
 		bad("log_format", "%q is not auto, text or json", s.LogFormat)
 	}
 	return s, errors.Join(errs...)
+}
+
+// badFunc records a problem with the setting key, as parseSettings does.
+type badFunc func(key, format string, args ...any)
+
+// wholeNumber reads the setting key as a number of zero or more.
+func wholeNumber(raw map[string]string, key string, bad badFunc) int {
+	n, err := strconv.Atoi(raw[key])
+	if err != nil || n < 0 {
+		bad(key, "%q is not a whole number", raw[key])
+		return 0
+	}
+	return n
 }
 
 // postgres reports whether the key store is PostgreSQL.

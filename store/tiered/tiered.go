@@ -18,7 +18,7 @@ import (
 // before one request tries it again.
 const (
 	minBackoff = 250 * time.Millisecond
-	maxBackoff = 5 * time.Second
+	maxBackoff = 2 * time.Second
 )
 
 // Cache is a two-level store.TokenCache: local first, then shared.

@@ -1,0 +1,36 @@
+package api
+
+import "testing"
+
+func TestDuplicateName(t *testing.T) {
+	cases := []struct {
+		json string
+		want string // "" for none
+	}{
+		{`{}`, ""},
+		{`{"a":1,"b":2}`, ""},
+		{`{"a":1,"a":2}`, "a"},
+		{`{"a":{"b":1},"b":2}`, ""},
+		{`{"a":{"b":1,"b":2}}`, "b"},
+		{`{"a":[{"b":1},{"b":2}]}`, ""},
+		{`{"a":[1,{"b":1,"c":[],"b":2}]}`, "b"},
+		{`{"a":"{\"a\":1,\"a\":2}"}`, ""},
+		{`{"a\"b":1,"a\"b":2}`, `a"b`},
+		{`{"a\\":1,"b":"a\\","a\\\\":2}`, ""},
+		{`{"x":"a","y":"a"}`, ""},
+		{`{"id":1,"\u0069d":2}`, "id"},
+		{`{"id":1,"ID":2}`, "ID"},
+		{`{"k":1,"K":2}`, "K"},
+		{`{"scopes":1,"ſcopes":2}`, "ſcopes"},
+		{`{"ß":1,"ẞ":2}`, "ẞ"},
+		{`[{"a":1},{"a":1}]`, ""},
+		{`{"a":[],"b":{},"a":null}`, "a"},
+		{`"{\"a\":1,\"a\":1}"`, ""},
+	}
+	for _, tc := range cases {
+		got, ok := duplicateName([]byte(tc.json))
+		if got != tc.want || ok != (tc.want != "") {
+			t.Errorf("duplicateName(%s): got %q, %v, want %q", tc.json, got, ok, tc.want)
+		}
+	}
+}
