@@ -65,7 +65,7 @@ func newRootCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Com
 		},
 	}
 	root.RunE = serve.RunE
-	root.AddCommand(serve, migrateCmd(open), keysCmd(open), tokenCmd(open), versionCmd())
+	root.AddCommand(serve, migrateCmd(open), keysCmd(open), tokenCmd(open), verifyCmd(open), versionCmd())
 	return root
 }
 
