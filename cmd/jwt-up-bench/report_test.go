@@ -1,0 +1,49 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRenderMarkdown(t *testing.T) {
+	hit, _ := findScenario("hit")
+	miss, _ := findScenario("miss-EdDSA")
+	redis, _ := findScenario("hit-redis")
+	rep := report{
+		started: time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC),
+		took:    3 * time.Minute,
+		machine: machine{cpus: 2, cpuModel: "Test CPU", goVersion: "go1.26.8", gomaxprocs: 2},
+		opts:    options{connections: 64, duration: 5 * time.Second, rounds: 3, missRounds: 2, logLevel: "warn"},
+		version: "abc1234",
+		results: []scenarioResult{
+			{scenario: hit, sides: []side{sideOf("jwt-up", 900, 950, 1000), sideOf("constant ceiling", 1000, 1000, 1000)}},
+			{scenario: miss, sides: []side{
+				sideOf("jwt-up", 400, 400), sideOf("sign ceiling", 500, 500), sideOf("constant ceiling", 1000, 1000),
+			}},
+			{scenario: redis, note: "skipped: needs --redis"},
+		},
+	}
+	md := renderMarkdown(rep)
+
+	for _, want := range []string{
+		"| CPU | Test CPU, 2 logical CPUs (nproc) |",
+		"JWTUP_LOG_LEVEL=warn",
+		"| hit | constant | 950 | 1000 | 0.95 | 0.90 0.95 1.00 | – | 1.00 / 1.00 / 1.00 | 1.00 / 1.00 / 1.00 | 10.0 / 10.0 | 0 / 0 |",
+		"| miss-EdDSA | sign | 400 | 500 | 0.80 | 0.80 0.80 | 0.40 |",
+		"| `hit` ≥ 0.90 of its ceiling | 0.95 | met |",
+		"| `miss-EdDSA` ≥ 0.85 of its ceiling | 0.80 | **missed** |",
+		"| `miss-EdDSA` ≥ 0.45 of the constant ceiling | 0.40 | **missed** |",
+		"| `hit-redis` ≥ 0.50 of its ceiling | – | not run |",
+		"- `hit-redis`: skipped: needs --redis",
+		"| hit | jwt-up | 900 950 1000 |",
+		"| miss-EdDSA | constant ceiling | 1000 1000 |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "| hit-redis | constant |") {
+		t.Errorf("report has a results row for a scenario that did not run\n%s", md)
+	}
+}
