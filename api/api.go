@@ -41,9 +41,9 @@ type Config struct {
 	AuthHeader  string   // response header of /v1/auth
 	Anonymous   bool     // /v1/auth without identity passes without a token
 	JWKSMaxAge  time.Duration
-	// KeyRefresh is how often the key set is read; readiness fails when the
-	// store has not answered for three times as long.
-	KeyRefresh time.Duration
+	// StoreTimeout is how long the key store may go unanswered before
+	// readiness fails. Signing goes on meanwhile with the keys held.
+	StoreTimeout time.Duration
 	// CacheState reports the token cache's state ("ok", "degraded"); nil
 	// means always ok.
 	CacheState func(ctx context.Context) string

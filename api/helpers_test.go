@@ -170,15 +170,15 @@ func newEnv(t testing.TB, s setup) *env {
 	minter.SetClock(now)
 
 	cfg := api.Config{
-		Issuer:      s.issuer,
-		GatewayKeys: []string{gatewayKey},
-		AuthHeader:  s.authHeader,
-		Anonymous:   s.anonymous,
-		JWKSMaxAge:  jwksMaxAge,
-		KeyRefresh:  s.keyRefresh,
-		CacheState:  s.cacheState,
-		Registry:    reg,
-		Logger:      log,
+		Issuer:       s.issuer,
+		GatewayKeys:  []string{gatewayKey},
+		AuthHeader:   s.authHeader,
+		Anonymous:    s.anonymous,
+		JWKSMaxAge:   jwksMaxAge,
+		StoreTimeout: 3 * s.keyRefresh,
+		CacheState:   s.cacheState,
+		Registry:     reg,
+		Logger:       log,
 	}
 	if s.admin {
 		cfg.AdminKeys = []string{adminKey}

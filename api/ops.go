@@ -73,7 +73,7 @@ func (h *handler) readyz(c *gin.Context) {
 	case last.IsZero():
 		comps["key_store"] = Component{Status: "down", Detail: "never answered"}
 		ready = false
-	case age > 3*h.cfg.KeyRefresh:
+	case age > h.cfg.StoreTimeout:
 		comps["key_store"] = Component{Status: "down", Detail: "has not answered since " + last.UTC().Format(time.RFC3339)}
 		ready = false
 	default:

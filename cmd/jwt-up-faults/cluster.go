@@ -61,6 +61,12 @@ func newCluster(l *lab, name string, n int, databaseURL, redisURL string) (*clus
 		"JWTUP_ISSUER="+issuer,
 		"JWTUP_SIGNING_ALG=ES256",
 		"JWTUP_KEY_REFRESH=1s",
+		// Stay ready through a database outage shorter than a minute, and
+		// keep serving for a second after SIGTERM while /readyz says 503,
+		// so the load driver's health check takes a stopping replica out
+		// before its port closes.
+		"JWTUP_READY_STORE_TIMEOUT=1m",
+		"JWTUP_SHUTDOWN_DELAY=1s",
 		"JWTUP_LOG_FORMAT=json",
 	)
 	for i := range n {

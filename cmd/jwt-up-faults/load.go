@@ -216,14 +216,17 @@ func (l *load) mint(ctx context.Context, base, consumer string) (string, int, er
 	return tok.Token, res.StatusCode, nil
 }
 
-// readmit puts replicas that left the rotation back once their /readyz
-// answers 200.
+// readmit checks every replica's /readyz, as a load balancer's health
+// check does: a replica that is not ready (draining after SIGTERM, say)
+// leaves the rotation, and one that answers 200 comes back.
 func (l *load) readmit(ctx context.Context) {
 	defer l.wg.Done()
 	for !l.stopped(ctx) {
-		for _, i := range l.pool.out() {
+		for i := range l.cluster.replicas {
 			if rd, err := l.cluster.probe(ctx, i); err == nil && rd.status == http.StatusOK {
 				l.pool.add(i)
+			} else {
+				l.pool.drop(i)
 			}
 		}
 		l.pause(ctx, 100*time.Millisecond)

@@ -127,7 +127,7 @@ func (a *app) router(gatewayKeys []string) http.Handler {
 		AuthHeader:     s.AuthHeader,
 		Anonymous:      s.Anonymous,
 		JWKSMaxAge:     s.JWKSMaxAge,
-		KeyRefresh:     s.KeyRefresh,
+		StoreTimeout:   s.ReadyStoreTimeout,
 		CacheState:     a.cacheState,
 		ClientSubjects: s.ClientSubjects,
 		AuthLimit:      api.AuthLimit{Failures: s.AuthFailures, Window: s.AuthWindow},

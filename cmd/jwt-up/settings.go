@@ -52,6 +52,7 @@ var settingsTable = []setting{
 	{key: "jwks_max_age", def: "5m", help: "JWKS Cache-Control max-age"},
 	{key: "key_rotation", def: "720h", help: "how often a new key takes over"},
 	{key: "key_refresh", def: "10s", help: "how often the key set is read again from the store"},
+	{key: "ready_store_timeout", help: "how long the key store may go unanswered before /readyz answers 503 (default: three key refreshes)"},
 	{key: "claims_profile", def: "standard", help: "standard or kong-headers"},
 	{key: "default_audience", help: "aud when a request names none (default: the issuer)"},
 	{key: "auth_header", def: "Authorization", help: "response header of /v1/auth"},
@@ -148,35 +149,38 @@ func readYAML(path string, raw map[string]string) error {
 
 // settings is the typed, validated form of every setting.
 type settings struct {
-	Listen          string
-	TLS             *tls.Config // nil: plain HTTP
-	ClientSubjects  []string    // client certificate names that authenticate a gateway
-	Issuer          string
-	DataDir         string
-	DatabaseURL     string
-	RedisURL        string
-	GatewayKeys     []string
-	AdminKeys       []string
-	KEK             []byte // nil: read from KEKFile or the data dir
-	KEKFile         string
-	SigningAlg      string
-	TokenTTL        time.Duration
-	RefreshMargin   time.Duration
-	ClockSkew       time.Duration
-	JWKSMaxAge      time.Duration
-	KeyRotation     time.Duration
-	KeyRefresh      time.Duration
-	ClaimsProfile   service.Profile
-	DefaultAudience string
-	AuthHeader      string
-	Anonymous       bool
-	AuthFailures    int // 0: no limit
-	AuthWindow      time.Duration
-	CacheSize       int
-	ShutdownDelay   time.Duration
-	ShutdownGrace   time.Duration
-	LogLevel        string
-	LogFormat       string
+	Listen         string
+	TLS            *tls.Config // nil: plain HTTP
+	ClientSubjects []string    // client certificate names that authenticate a gateway
+	Issuer         string
+	DataDir        string
+	DatabaseURL    string
+	RedisURL       string
+	GatewayKeys    []string
+	AdminKeys      []string
+	KEK            []byte // nil: read from KEKFile or the data dir
+	KEKFile        string
+	SigningAlg     string
+	TokenTTL       time.Duration
+	RefreshMargin  time.Duration
+	ClockSkew      time.Duration
+	JWKSMaxAge     time.Duration
+	KeyRotation    time.Duration
+	KeyRefresh     time.Duration
+	// ReadyStoreTimeout is how long the key store may go unanswered
+	// before readiness fails.
+	ReadyStoreTimeout time.Duration
+	ClaimsProfile     service.Profile
+	DefaultAudience   string
+	AuthHeader        string
+	Anonymous         bool
+	AuthFailures      int // 0: no limit
+	AuthWindow        time.Duration
+	CacheSize         int
+	ShutdownDelay     time.Duration
+	ShutdownGrace     time.Duration
+	LogLevel          string
+	LogFormat         string
 }
 
 // parseSettings types and checks raw settings. Every problem is reported,
@@ -270,6 +274,10 @@ func parseSettings(raw map[string]string) (settings, error) {
 		bad("key_rotation", "must be longer than JWTUP_JWKS_MAX_AGE (%s), so a new key is published before it signs", s.JWKSMaxAge)
 	}
 	s.KeyRefresh = duration("key_refresh", false)
+	s.ReadyStoreTimeout = 3 * s.KeyRefresh
+	if raw["ready_store_timeout"] != "" {
+		s.ReadyStoreTimeout = duration("ready_store_timeout", false)
+	}
 
 	s.ClaimsProfile = service.Profile(raw["claims_profile"])
 	if !s.ClaimsProfile.Valid() {

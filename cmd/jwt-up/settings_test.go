@@ -550,3 +550,20 @@ func TestCacheSizeZeroNeedsRedis(t *testing.T) {
 		t.Errorf("cache_size 0 with Redis: settings %d, err %v; want 0, nil", s.CacheSize, err)
 	}
 }
+
+func TestReadyStoreTimeout(t *testing.T) {
+	raw := defaultRaw(t)
+	raw["key_refresh"] = "5s"
+	s, err := parseSettings(raw)
+	if err != nil || s.ReadyStoreTimeout != 15*time.Second {
+		t.Errorf("default: %v, %v; want three key refreshes, 15s", s.ReadyStoreTimeout, err)
+	}
+	raw["ready_store_timeout"] = "10m"
+	if s, err = parseSettings(raw); err != nil || s.ReadyStoreTimeout != 10*time.Minute {
+		t.Errorf("set to 10m: %v, %v", s.ReadyStoreTimeout, err)
+	}
+	raw["ready_store_timeout"] = "0s"
+	if _, err = parseSettings(raw); err == nil || !strings.HasPrefix(err.Error(), "JWTUP_READY_STORE_TIMEOUT: ") {
+		t.Errorf("set to 0s: err = %v, want one naming JWTUP_READY_STORE_TIMEOUT", err)
+	}
+}
