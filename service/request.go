@@ -110,12 +110,11 @@ func checkList(name string, values []string, most int) error {
 		return invalid("%s has %d entries, more than the %d allowed", name, len(values), most)
 	}
 	for i, v := range values {
-		entry := fmt.Sprintf("%s[%d]", name, i)
 		if v == "" {
-			return invalid("%s is empty", entry)
+			return invalid("%s[%d] is empty", name, i)
 		}
-		if err := checkText(entry, v, MaxEntryLength); err != nil {
-			return err
+		if fault := textFault(v, MaxEntryLength); fault != "" {
+			return invalid("%s[%d] %s", name, i, fault)
 		}
 	}
 	return nil
@@ -193,16 +192,24 @@ func jsonDepth(data []byte) int {
 // checkText refuses text longer than most bytes, invalid UTF-8 and control
 // characters.
 func checkText(name, v string, most int) error {
-	if len(v) > most {
-		return invalid("%s is longer than %d bytes", name, most)
-	}
-	if !utf8.ValidString(v) {
-		return invalid("%s is not valid UTF-8", name)
-	}
-	if strings.ContainsFunc(v, unicode.IsControl) {
-		return invalid("%s contains a control character", name)
+	if fault := textFault(v, most); fault != "" {
+		return invalid("%s %s", name, fault)
 	}
 	return nil
+}
+
+// textFault says what is wrong with v, or "" when nothing is. It builds no
+// string for a good value: it runs on every field of every request.
+func textFault(v string, most int) string {
+	switch {
+	case len(v) > most:
+		return fmt.Sprintf("is longer than %d bytes", most)
+	case !utf8.ValidString(v):
+		return "is not valid UTF-8"
+	case strings.ContainsFunc(v, unicode.IsControl):
+		return "contains a control character"
+	}
+	return ""
 }
 
 func invalid(format string, args ...any) error {
