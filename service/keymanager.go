@@ -231,7 +231,7 @@ func (m *KeyManager) Import(ctx context.Context, priv crypto.Signer, immediate b
 func (m *KeyManager) addKey(ctx context.Context, priv crypto.Signer, alg string, immediate bool) (store.Key, error) {
 	if priv == nil {
 		var err error
-		if priv, err = generateKey(alg); err != nil {
+		if priv, err = GenerateKey(alg); err != nil {
 			return store.Key{}, err
 		}
 	}
@@ -431,7 +431,7 @@ func resealAll(keys []store.Key, from, to *Sealer) (int, error) {
 
 // newSealedKey generates and seals a key of the configured algorithm.
 func (m *KeyManager) newSealedKey(now time.Time) (store.Key, error) {
-	priv, err := generateKey(m.cfg.Alg)
+	priv, err := GenerateKey(m.cfg.Alg)
 	if err != nil {
 		return store.Key{}, err
 	}

@@ -40,8 +40,8 @@ func ValidAlgorithm(alg string) bool {
 	return false
 }
 
-// generateKey makes a fresh private key for alg.
-func generateKey(alg string) (crypto.Signer, error) {
+// GenerateKey makes a fresh private key for alg, of the size jwt-up uses.
+func GenerateKey(alg string) (crypto.Signer, error) {
 	switch alg {
 	case "RS256", "PS256":
 		return rsa.GenerateKey(rand.Reader, rsaBits)

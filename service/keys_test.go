@@ -48,7 +48,7 @@ func TestSealKeyEveryAlgorithm(t *testing.T) {
 	now := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
 	for _, alg := range Algorithms {
 		t.Run(alg, func(t *testing.T) {
-			priv, err := generateKey(alg)
+			priv, err := GenerateKey(alg)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -292,7 +292,7 @@ func TestImport(t *testing.T) {
 	clk := newClock()
 	m := newTestManager(t, nil, testKeyConfig, clk) // ES256
 
-	fits, err := generateKey("ES256")
+	fits, err := GenerateKey("ES256")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +304,7 @@ func TestImport(t *testing.T) {
 		t.Errorf("next = %s (%s), want the imported %s", got.KID, got.Alg, k.KID)
 	}
 
-	other, err := generateKey("EdDSA")
+	other, err := GenerateKey("EdDSA")
 	if err != nil {
 		t.Fatal(err)
 	}

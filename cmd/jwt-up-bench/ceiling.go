@@ -3,11 +3,6 @@ package main
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -25,6 +20,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jws"
+
+	"github.com/jwt-up/jwt-up/service"
 )
 
 // ceilingCommand is the hidden subcommand that runs a ceiling server.
@@ -144,7 +141,7 @@ func (c *ceiling) prepareSigning(alg string) error {
 	if err != nil {
 		return fmt.Errorf("sample token payload: %w", err)
 	}
-	key, err := newRawKey(alg)
+	key, err := service.GenerateKey(alg)
 	if err != nil {
 		return err
 	}
@@ -161,23 +158,6 @@ func (c *ceiling) prepareSigning(alg string) error {
 	}
 	c.payload, c.alg, c.key, c.headers = payload, jwa.SignatureAlgorithm(alg), key, headers
 	return nil
-}
-
-// newRawKey makes a private key of the kind alg needs, of the size jwt-up
-// makes.
-func newRawKey(alg string) (crypto.Signer, error) {
-	switch alg {
-	case "RS256", "PS256":
-		return rsa.GenerateKey(rand.Reader, 2048)
-	case "ES256":
-		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case "ES384":
-		return ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	case "EdDSA":
-		_, key, err := ed25519.GenerateKey(rand.Reader)
-		return key, err
-	}
-	return nil, fmt.Errorf("unknown algorithm %q", alg)
 }
 
 // router serves the routes jwt-up's scenarios use, with no middleware.

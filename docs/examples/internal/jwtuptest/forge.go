@@ -1,15 +1,8 @@
 package jwtuptest
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +11,8 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
 	"github.com/lestrrat-go/jwx/v2/jwt"
+
+	"github.com/jwt-up/jwt-up/service"
 )
 
 // Tamper returns token with its sub claim changed and the signature kept:
@@ -50,7 +45,7 @@ func Tamper(t testing.TB, token string) string {
 // another signer, or an attacker who knows a published kid, sends.
 func Forge(t testing.TB, alg, kid, issuer, audience string) string {
 	t.Helper()
-	priv, err := newKey(alg)
+	priv, err := service.GenerateKey(alg)
 	if err != nil {
 		t.Fatalf("forge: %v", err)
 	}
@@ -78,21 +73,6 @@ func Forge(t testing.TB, alg, kid, issuer, audience string) string {
 		t.Fatalf("forge: %v", err)
 	}
 	return string(signed)
-}
-
-func newKey(alg string) (crypto.Signer, error) {
-	switch alg {
-	case "RS256", "PS256":
-		return rsa.GenerateKey(rand.Reader, 2048)
-	case "ES256":
-		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case "ES384":
-		return ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	case "EdDSA":
-		_, priv, err := ed25519.GenerateKey(rand.Reader)
-		return priv, err
-	}
-	return nil, fmt.Errorf("no key type for algorithm %q", alg)
 }
 
 // KID returns the kid in token's header.
