@@ -35,7 +35,7 @@ func requestID() gin.HandlerFunc {
 			_, _ = rand.Read(b[:]) // never fails: crypto/rand panics rather than return an error
 			id = hex.EncodeToString(b[:])
 		}
-		c.Header("X-Request-ID", id)
+		c.Writer.Header()["X-Request-Id"] = []string{id} // canonical already
 		c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), requestIDKey, id))
 		c.Next()
 	}
@@ -90,7 +90,7 @@ func accessLog(log *slog.Logger, m *httpMetrics) gin.HandlerFunc {
 			route = "unmatched"
 		}
 		status := c.Writer.Status()
-		m.requests.WithLabelValues(route, c.Request.Method, strconv.Itoa(status)).Inc()
+		m.requests.WithLabelValues(route, c.Request.Method, statusLabel(status)).Inc()
 		m.duration.WithLabelValues(route).Observe(took.Seconds())
 
 		level := slog.LevelInfo
@@ -124,6 +124,22 @@ func accessLog(log *slog.Logger, m *httpMetrics) gin.HandlerFunc {
 		}
 		log.LogAttrs(ctx, level, "request", attrs...)
 	}
+}
+
+// statusLabels holds the metric label of every status code, made once:
+// formatting one costs an allocation on every request.
+var statusLabels = func() (l [600]string) {
+	for i := range l {
+		l[i] = strconv.Itoa(i)
+	}
+	return l
+}()
+
+func statusLabel(status int) string {
+	if status >= 0 && status < len(statusLabels) {
+		return statusLabels[status]
+	}
+	return strconv.Itoa(status)
 }
 
 // subjectKey holds the subject minted for, for the access line.
@@ -257,8 +273,15 @@ func disabled(detail string) gin.HandlerFunc {
 	return func(c *gin.Context) { abortProblem(c, probNotFound, detail) }
 }
 
+// Values of the no-store headers, shared: net/http only reads them.
+var (
+	noStoreValue = []string{"no-store"}
+	noCacheValue = []string{"no-cache"}
+)
+
 // noStore marks an answer as never to be cached: it carries a token.
 func noStore(c *gin.Context) {
-	c.Header("Cache-Control", "no-store")
-	c.Header("Pragma", "no-cache")
+	h := c.Writer.Header() // keys written in canonical form: no rewriting per request
+	h["Cache-Control"] = noStoreValue
+	h["Pragma"] = noCacheValue
 }
