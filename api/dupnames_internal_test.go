@@ -1,6 +1,9 @@
 package api
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 func TestDuplicateName(t *testing.T) {
 	cases := []struct {
@@ -26,11 +29,31 @@ func TestDuplicateName(t *testing.T) {
 		{`[{"a":1},{"a":1}]`, ""},
 		{`{"a":[],"b":{},"a":null}`, "a"},
 		{`"{\"a\":1,\"a\":1}"`, ""},
+		{`{"":1,"":2}`, ""},
 	}
 	for _, tc := range cases {
 		got, ok := duplicateName([]byte(tc.json))
-		if got != tc.want || ok != (tc.want != "") {
+		if got != tc.want || ok != (tc.want != "" || tc.json == `{"":1,"":2}`) {
 			t.Errorf("duplicateName(%s): got %q, %v, want %q", tc.json, got, ok, tc.want)
 		}
+		// The in-place path, where it applies, agrees with the folding one.
+		plain, plainDup, applies := duplicatePlainName([]byte(tc.json))
+		folded, foldedDup := duplicateFoldedName([]byte(tc.json))
+		if applies && (plain != folded || plainDup != foldedDup) {
+			t.Errorf("%s: in place %q %v, folded %q %v", tc.json, plain, plainDup, folded, foldedDup)
+		}
+	}
+}
+
+// A body with more names than the in-place path compares still has its
+// duplicates found.
+func TestDuplicateNameManyNames(t *testing.T) {
+	body := []byte("{")
+	for i := range plainNames + 5 {
+		body = append(body, fmt.Sprintf(`"n%d":1,`, i)...)
+	}
+	body = append(body, `"N3":2}`...)
+	if got, ok := duplicateName(body); !ok || got != "N3" {
+		t.Errorf("got %q, %v; want N3, true", got, ok)
 	}
 }

@@ -155,31 +155,92 @@ func endOfBody(dec *json.Decoder) error {
 // are compared without regard to case, the way encoding/json matches them
 // to struct fields (and so does any Go upstream decoding the claims).
 //
-// Since data is valid JSON, a string that follows "{" or a "," inside an
-// object is a name, and numbers and literals hold no quote or bracket: a
-// single pass over the bytes finds every name.
+// Bodies are small and their names plain ASCII: those are compared in
+// place, without an allocation; a body with an escaped or non-ASCII name,
+// or with many names, goes through Unicode case folding.
 func duplicateName(data []byte) (string, bool) {
+	if name, dup, ok := duplicatePlainName(data); ok {
+		return name, dup
+	}
+	return duplicateFoldedName(data)
+}
+
+// plainNames is how many names duplicatePlainName compares pairwise.
+const plainNames = 32
+
+// duplicatePlainName is duplicateName for bodies whose names are all
+// unescaped ASCII, at most plainNames of them; ok is false for any other.
+// For ASCII, bytes.EqualFold is the same comparison as encoding/json's.
+func duplicatePlainName(data []byte) (name string, dup, ok bool) {
+	type member struct {
+		object  int
+		literal []byte
+	}
+	var (
+		names [plainNames]member
+		n     int
+	)
+	ok = eachName(data, func(object int, literal []byte) bool {
+		if n == plainNames || !plainASCII(literal) {
+			return false
+		}
+		for _, m := range names[:n] {
+			if m.object == object && bytes.EqualFold(m.literal, literal) {
+				name, dup = string(literal[1:len(literal)-1]), true
+				return false
+			}
+		}
+		names[n] = member{object, literal}
+		n++
+		return true
+	})
+	return name, dup, ok || dup
+}
+
+// duplicateFoldedName is duplicateName for any body: it folds every name
+// the way encoding/json matches names to fields.
+func duplicateFoldedName(data []byte) (string, bool) {
 	type member struct {
 		object int // which object: its number in order of opening
 		name   string
 	}
+	seen := map[member]bool{}
+	var found string
+	clean := eachName(data, func(object int, literal []byte) bool {
+		name := unquote(literal)
+		m := member{object, strings.Map(foldRune, name)}
+		if seen[m] {
+			found = name
+			return false
+		}
+		seen[m] = true
+		return true
+	})
+	return found, !clean
+}
+
+// eachName calls fn with every object member name in data, which must be
+// valid JSON, as its quoted literal and the number of its object in order
+// of opening, until fn returns false; it reports whether fn never did.
+//
+// Since data is valid JSON, a string that follows "{" or a "," inside an
+// object is a name, and numbers and literals hold no quote or bracket: a
+// single pass over the bytes finds every name.
+func eachName(data []byte, fn func(object int, literal []byte) bool) bool {
 	var (
-		seen     = map[member]bool{}
-		open     []int // the numbers of the open objects; -1 for an array
-		objects  int   // objects opened so far
-		wantName bool  // the next string is a name
+		stack    [16]int
+		open     = stack[:0] // the numbers of the open objects; -1 for an array
+		objects  int         // objects opened so far
+		wantName bool        // the next string is a name
 	)
 	for i := 0; i < len(data); i++ {
 		switch data[i] {
 		case '"':
 			end := stringEnd(data, i)
 			if wantName {
-				name := unquote(data[i : end+1])
-				m := member{open[len(open)-1], strings.Map(foldRune, name)}
-				if seen[m] {
-					return name, true
+				if !fn(open[len(open)-1], data[i:end+1]) {
+					return false
 				}
-				seen[m] = true
 				wantName = false
 			}
 			i = end
@@ -195,7 +256,18 @@ func duplicateName(data []byte) (string, bool) {
 			open = open[:len(open)-1]
 		}
 	}
-	return "", false
+	return true
+}
+
+// plainASCII reports whether a quoted literal holds only ASCII and no
+// escape.
+func plainASCII(literal []byte) bool {
+	for _, c := range literal {
+		if c == '\\' || c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // stringEnd returns the index of the quote that closes the JSON string
