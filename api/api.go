@@ -88,9 +88,10 @@ var (
 
 // handler carries what every handler needs.
 type handler struct {
-	cfg    Config
-	minter Minter
-	keys   Keys
+	cfg        Config
+	minter     Minter
+	keys       Keys
+	authHeader string // cfg.AuthHeader as net/http keys it
 }
 
 // New returns the router serving every endpoint of jwt-up.
@@ -99,6 +100,7 @@ func New(cfg Config, minter Minter, keys Keys) *gin.Engine {
 	if h.cfg.AuthHeader == "" {
 		h.cfg.AuthHeader = "Authorization"
 	}
+	h.authHeader = http.CanonicalHeaderKey(h.cfg.AuthHeader)
 
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()

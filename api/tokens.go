@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"log/slog"
 	"mime"
 	"net/http"
 	"strconv"
@@ -58,14 +59,20 @@ func (h *handler) postToken(c *gin.Context) {
 	}
 
 	t, err := h.minter.Mint(c.Request.Context(), req)
-	logSubject(c, req, err)
+	h.logSubject(c, req, err)
 	if err != nil {
 		abortError(c, err)
 		return
 	}
 	noStore(c)
-	c.Data(http.StatusOK, "application/json; charset=utf-8", appendTokenResponse(make([]byte, 0, 160+len(t.Token)), t))
+	c.Writer.Header()["Content-Type"] = jsonContentType
+	c.Status(http.StatusOK)
+	_, _ = c.Writer.Write(appendTokenResponse(make([]byte, 0, 160+len(t.Token)), t)) // a failed write is the client's loss
 }
+
+// jsonContentType is the Content-Type of a token answer, shared: net/http
+// only reads it.
+var jsonContentType = []string{"application/json; charset=utf-8"}
 
 // appendTokenResponse writes the TokenResponse of t as JSON without
 // reflection: this answer is the hot path. A compact JWS and a kid are
@@ -87,7 +94,10 @@ func appendTokenResponse(b []byte, t service.Minted) []byte {
 // control characters or a secret pasted in the wrong field. Validate checks
 // the consumer before anything else, so a later refusal (a reserved claim,
 // no signing key) still names a checked subject.
-func logSubject(c *gin.Context, req service.MintRequest, err error) {
+func (h *handler) logSubject(c *gin.Context, req service.MintRequest, err error) {
+	if err == nil && !h.cfg.Logger.Enabled(c.Request.Context(), slog.LevelInfo) {
+		return // a success is logged at info: no line will carry it
+	}
 	if sub := req.Consumer.Subject(); sub != "" && !errors.Is(err, service.ErrInvalidRequest) {
 		c.Set(subjectKey, sub)
 	}
@@ -383,6 +393,9 @@ const (
 	hdrAnonymous      = "X-Anonymous-Consumer"
 	hdrAudience       = "X-JWT-Audience"
 	hdrExpiresIn      = "X-JWT-Expires-In"
+
+	// canonicalExpiresIn is hdrExpiresIn as net/http keys it.
+	canonicalExpiresIn = "X-Jwt-Expires-In"
 )
 
 // forwardAuth mints a token from Kong-style consumer headers, for nginx
@@ -425,14 +438,15 @@ func (h *handler) forwardAuth(c *gin.Context) {
 	}
 
 	t, err := h.minter.Mint(c.Request.Context(), req)
-	logSubject(c, req, err)
+	h.logSubject(c, req, err)
 	if err != nil {
 		abortError(c, err)
 		return
 	}
 	noStore(c)
-	c.Header(h.cfg.AuthHeader, "Bearer "+t.Token)
-	c.Header(hdrExpiresIn, strconv.FormatInt(t.ExpiresIn, 10))
+	hd := c.Writer.Header() // names canonical at New: no rewriting per request
+	hd[h.authHeader] = []string{"Bearer " + t.Token}
+	hd[canonicalExpiresIn] = []string{strconv.FormatInt(t.ExpiresIn, 10)}
 	c.Status(http.StatusOK)
 }
 
