@@ -45,6 +45,9 @@ func TestSlowHeadersCut(t *testing.T) {
 	srv.ReadHeaderTimeout = 200 * time.Millisecond
 	addr := serveTest(t, srv)
 
+	// The server's deadline starts when it accepts the connection: start
+	// the clock before dialling, so the cut cannot seem early.
+	start := time.Now()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +59,6 @@ func TestSlowHeadersCut(t *testing.T) {
 		closed <- err
 	}()
 
-	start := time.Now()
 	request := "GET /healthz HTTP/1.1\r\nHost: jwt-up\r\nX-Slow: " + strings.Repeat("a", 1000)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
