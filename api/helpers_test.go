@@ -91,6 +91,7 @@ type setup struct {
 	authHeader string        // Config.AuthHeader
 	anonymous  bool          // Config.Anonymous
 	noStart    bool          // never start the key manager: no keys at all
+	quiet      bool          // log at warn, as a busy deployment may
 	issuer     string        // default testIssuer
 	keyRefresh time.Duration // default keyRefresh
 	cacheState func(ctx context.Context) string
@@ -123,7 +124,11 @@ func newEnv(t testing.TB, s setup) *env {
 	}
 
 	logs := &syncBuffer{}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	level := slog.LevelDebug
+	if s.quiet {
+		level = slog.LevelWarn
+	}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level}))
 	clock := newTestClock()
 	now := clock.Now
 
