@@ -78,6 +78,7 @@ func (h *handler) listKeys(c *gin.Context) {
 //	@Failure		401			{object}	Problem	"missing or wrong admin key"
 //	@Failure		429			{object}	Problem	"too many failed authentications from this address; see Retry-After"
 //	@Failure		404			{object}	Problem	"the admin API is off"
+//	@Failure		503	{object}	Problem	"the key store did not answer; nothing changed"
 //	@Security		AdminKey
 //	@Router			/v1/keys/rotate [post]
 func (h *handler) rotateKeys(c *gin.Context) {
@@ -109,6 +110,7 @@ func (h *handler) rotateKeys(c *gin.Context) {
 //	@Failure		401	{object}	Problem	"missing or wrong admin key"
 //	@Failure		429	{object}	Problem	"too many failed authentications from this address; see Retry-After"
 //	@Failure		404	{object}	Problem	"no published key with this kid, or the admin API is off"
+//	@Failure		503	{object}	Problem	"the key store did not answer; nothing changed"
 //	@Security		AdminKey
 //	@Router			/v1/keys/{kid} [delete]
 func (h *handler) revokeKey(c *gin.Context) {

@@ -369,6 +369,12 @@ const docTemplate = `{
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         }
+                    },
+                    "503": {
+                        "description": "the key store did not answer; nothing changed",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
                     }
                 }
             }
@@ -418,6 +424,12 @@ const docTemplate = `{
                     },
                     "429": {
                         "description": "too many failed authentications from this address; see Retry-After",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "the key store did not answer; nothing changed",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         }
