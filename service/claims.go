@@ -27,8 +27,18 @@ const (
 const kongNBFLead = 5 * time.Minute
 
 // registeredClaims are set by every profile, or mean too much to a verifier
-// to be set by a request.
-var registeredClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"}
+// to be set by a request: act names who acts for the subject (RFC 8693).
+var registeredClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "act"}
+
+// typeClaims are the claims a token type adds: RFC 9068 access tokens name
+// the client, transaction tokens the transaction.
+var typeClaims = map[string][]string{
+	TypeAccessToken: {"client_id"},
+	TypeTxnToken:    {"txn"},
+}
+
+// bindingClaims are the claims of a bound token.
+var bindingClaims = []string{"request"}
 
 var profileClaims = map[Profile][]string{
 	ProfileStandard: {"consumer", "groups", "scope", "credential", "authenticated_userid"},
@@ -49,7 +59,7 @@ func (p Profile) Valid() bool {
 func (p Profile) reserved(name string) bool {
 	for _, list := range [][]string{registeredClaims, profileClaims[p]} {
 		for _, n := range list {
-			if strings.EqualFold(n, name) {
+			if equalFold(n, name) {
 				return true
 			}
 		}
@@ -57,24 +67,30 @@ func (p Profile) reserved(name string) bool {
 	return false
 }
 
+// equalFold compares claim names the way encoding/json matches them.
+func equalFold(a, b string) bool { return strings.EqualFold(a, b) }
+
 // claimTimes are the time claims of one token.
 type claimTimes struct {
 	iat, nbf, exp time.Time
 }
 
 type standardClaims struct {
-	Iss                 string      `json:"iss"`
-	Sub                 string      `json:"sub"`
-	Aud                 string      `json:"aud"`
-	Iat                 int64       `json:"iat"`
-	Nbf                 int64       `json:"nbf"`
-	Exp                 int64       `json:"exp"`
-	Jti                 string      `json:"jti"`
-	Consumer            Consumer    `json:"consumer"`
-	Groups              []string    `json:"groups,omitempty"`
-	Scope               string      `json:"scope,omitempty"`
-	Credential          *Credential `json:"credential,omitempty"`
-	AuthenticatedUserID string      `json:"authenticated_userid,omitempty"`
+	Iss                 string        `json:"iss"`
+	Sub                 string        `json:"sub"`
+	Aud                 string        `json:"aud"`
+	Iat                 int64         `json:"iat"`
+	Nbf                 int64         `json:"nbf"`
+	Exp                 int64         `json:"exp"`
+	Jti                 string        `json:"jti"`
+	ClientID            string        `json:"client_id,omitempty"`
+	Txn                 string        `json:"txn,omitempty"`
+	Consumer            Consumer      `json:"consumer"`
+	Groups              []string      `json:"groups,omitempty"`
+	Scope               string        `json:"scope,omitempty"`
+	Credential          *Credential   `json:"credential,omitempty"`
+	AuthenticatedUserID string        `json:"authenticated_userid,omitempty"`
+	Request             *BoundRequest `json:"request,omitempty"`
 }
 
 type kongClaims struct {
@@ -93,17 +109,43 @@ type kongClaims struct {
 	AuthenticatedUserID string `json:"X-Authenticated-Userid"`
 }
 
-// buildClaims returns the JSON payload of a token for r.
+// tokenSpec is everything one token's claims are built from.
+type tokenSpec struct {
+	p        *profile
+	r        *MintRequest
+	iss, jti string
+	times    claimTimes
+	act      json.RawMessage            // nil: the token names no actor
+	carried  map[string]json.RawMessage // claims from a subject token
+}
+
+// buildClaims returns the JSON payload of a token for the request r with
+// the claims of the layout and the token type of profile p.
 func buildClaims(p Profile, r *MintRequest, iss, aud, jti string, t claimTimes) ([]byte, error) {
-	var v any
-	switch p {
-	case ProfileKongHeaders:
+	r.Audience = aud
+	prof := &profile{AudienceProfile: AudienceProfile{Claims: p, Type: TypeJWT}}
+	return tokenSpec{p: prof, r: r, iss: iss, jti: jti, times: t}.claims()
+}
+
+// claims returns the JSON payload of the token s describes.
+func (s tokenSpec) claims() ([]byte, error) {
+	body, err := json.Marshal(s.layout())
+	if err != nil {
+		return nil, fmt.Errorf("encode claims: %w", err)
+	}
+	return s.appendExtras(body), nil
+}
+
+// layout returns the claims of the profile's layout and token type.
+func (s tokenSpec) layout() any {
+	r, t := s.r, s.times
+	if s.p.Claims == ProfileKongHeaders {
 		var credential string
 		if r.Credential != nil {
 			credential = r.Credential.Identifier
 		}
-		v = kongClaims{
-			Iss: iss, Aud: aud, Jti: jti,
+		return kongClaims{
+			Iss: s.iss, Aud: r.Audience, Jti: s.jti,
 			Iat: t.iat.Unix(), Nbf: t.iat.Add(-kongNBFLead).Unix(), Exp: t.exp.Unix(),
 			ConsumerID:          orNone(r.Consumer.ID),
 			ConsumerCustomID:    orNone(r.Consumer.CustomID),
@@ -113,38 +155,66 @@ func buildClaims(p Profile, r *MintRequest, iss, aud, jti string, t claimTimes) 
 			AuthenticatedScope:  orNone(strings.Join(r.Scopes, " ")),
 			AuthenticatedUserID: orNone(r.AuthenticatedUserID),
 		}
-	default:
-		v = standardClaims{
-			Iss: iss, Sub: r.Consumer.Subject(), Aud: aud, Jti: jti,
-			Iat: t.iat.Unix(), Nbf: t.nbf.Unix(), Exp: t.exp.Unix(),
-			Consumer:            r.Consumer,
-			Groups:              r.Groups,
-			Scope:               strings.Join(r.Scopes, " "),
-			Credential:          r.Credential,
-			AuthenticatedUserID: r.AuthenticatedUserID,
-		}
 	}
-	body, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("encode claims: %w", err)
+	c := standardClaims{
+		Iss: s.iss, Sub: r.Consumer.Subject(), Aud: r.Audience, Jti: s.jti,
+		Iat: t.iat.Unix(), Nbf: t.nbf.Unix(), Exp: t.exp.Unix(),
+		Consumer:            r.Consumer,
+		Groups:              r.Groups,
+		Scope:               strings.Join(r.Scopes, " "),
+		Credential:          r.Credential,
+		AuthenticatedUserID: r.AuthenticatedUserID,
+		Request:             r.Request,
 	}
-	return appendClaims(body, r), nil
+	switch s.p.Type {
+	case TypeAccessToken:
+		c.ClientID = clientID(r)
+	case TypeTxnToken:
+		c.Txn = s.jti
+	}
+	return c
 }
 
-// appendClaims adds the request's custom claims to a JSON object, in name
-// order. Names were checked against the reserved ones, so none repeats.
-func appendClaims(obj []byte, r *MintRequest) []byte {
-	if len(r.Claims) == 0 {
+// clientID is the client_id of an RFC 9068 access token: the credential
+// the consumer authenticated with, else the consumer itself.
+func clientID(r *MintRequest) string {
+	if c := r.Credential; c != nil && c.Identifier != "" {
+		return c.Identifier
+	}
+	if c := r.Credential; c != nil && c.ID != "" {
+		return c.ID
+	}
+	return r.Consumer.Subject()
+}
+
+// appendExtras adds to a JSON object the actor, the profile's static
+// claims, the claims carried from a subject token and the request's custom
+// claims. Names were checked against each other, so none repeats; a
+// carried claim the profile sets statically is left out.
+func (s tokenSpec) appendExtras(obj []byte) []byte {
+	if s.act == nil && len(s.p.staticJSON) == 0 && len(s.carried) == 0 && len(s.r.Claims) == 0 {
 		return obj
 	}
 	var buf bytes.Buffer
 	buf.Write(obj[:len(obj)-1]) // drop the closing brace
-	for _, name := range r.sortedClaimNames() {
+	member := func(name string, value []byte) {
 		quoted, _ := json.Marshal(name) // a string always encodes
 		buf.WriteByte(',')
 		buf.Write(quoted)
 		buf.WriteByte(':')
-		buf.Write(r.Claims[name])
+		buf.Write(value)
+	}
+	if s.act != nil {
+		member("act", s.act)
+	}
+	buf.Write(s.p.staticJSON)
+	for _, name := range sortedNames(s.carried) {
+		if !s.p.static(name) {
+			member(name, s.carried[name])
+		}
+	}
+	for _, name := range s.r.sortedClaimNames() {
+		member(name, s.r.Claims[name])
 	}
 	buf.WriteByte('}')
 	return buf.Bytes()

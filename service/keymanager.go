@@ -61,6 +61,10 @@ type KeyManager struct {
 	ring   atomic.Pointer[keyring]
 	loaded atomic.Int64 // unix nanos of the last successful read of the store
 
+	// tokenTTL is the longest token lifetime, which a reload of the
+	// profiles may lengthen; it starts as cfg.TokenTTL.
+	tokenTTL atomic.Int64
+
 	mu       sync.Mutex               // serialises loads and changes in this process
 	opened   map[string]crypto.Signer // opened private keys by kid
 	onChange func()                   // called after this manager changed the key set
@@ -76,7 +80,22 @@ func NewKeyManager(ks store.KeyStore, sealer *Sealer, cfg KeyConfig, log *slog.L
 		opened: map[string]crypto.Signer{},
 	}
 	m.sealer.Store(sealer)
+	m.tokenTTL.Store(int64(cfg.TokenTTL))
 	return m
+}
+
+// AllowTokenTTL makes room for tokens that live d: a key retired from now
+// on stays published that long (plus the JWKS max-age) if that is longer
+// than before. The window never shrinks, since tokens of the longer
+// lifetime may still be out. Keys retired before keep their window: they
+// signed nothing after they retired.
+func (m *KeyManager) AllowTokenTTL(d time.Duration) {
+	for {
+		old := m.tokenTTL.Load()
+		if int64(d) <= old || m.tokenTTL.CompareAndSwap(old, int64(d)) {
+			return
+		}
+	}
 }
 
 // SetClock replaces the manager's clock; for tests and tools.

@@ -18,7 +18,8 @@ type signingKey struct {
 	kid       string
 	alg       jwa.SignatureAlgorithm
 	priv      crypto.Signer
-	headers   jws.Headers
+	signer    jws.Signer        // stateless: safe for concurrent use
+	headers   map[string]string // encoded protected header by token type
 	activated time.Time
 }
 
@@ -63,25 +64,54 @@ func newKeyring(keys []store.Key, active *signingKey) (*keyring, error) {
 }
 
 // newSigningKey prepares the stored active key k, with its private key
-// opened, for signing.
+// opened, for signing. The protected headers are encoded once here: a
+// token's header differs only by its type.
 func newSigningKey(k store.Key, priv crypto.Signer) (*signingKey, error) {
-	h := jws.NewHeaders()
-	if err := h.Set(jws.KeyIDKey, k.KID); err != nil {
+	alg := jwa.SignatureAlgorithm(k.Alg)
+	signer, err := jws.NewSigner(alg)
+	if err != nil {
 		return nil, err
 	}
-	if err := h.Set(jws.TypeKey, "JWT"); err != nil {
-		return nil, err
+	headers := map[string]string{}
+	for _, typ := range TokenTypes {
+		h, err := json.Marshal(struct {
+			Alg string `json:"alg"`
+			KID string `json:"kid"`
+			Typ string `json:"typ"`
+		}{k.Alg, k.KID, typ})
+		if err != nil {
+			return nil, err
+		}
+		headers[typ] = base64.RawURLEncoding.EncodeToString(h)
 	}
 	return &signingKey{
 		kid:       k.KID,
-		alg:       jwa.SignatureAlgorithm(k.Alg),
+		alg:       alg,
 		priv:      priv,
-		headers:   h,
+		signer:    signer,
+		headers:   headers,
 		activated: k.ActivatedAt,
 	}, nil
 }
 
-// sign signs payload as a compact JWS.
-func (k *signingKey) sign(payload []byte) ([]byte, error) {
-	return jws.Sign(payload, jws.WithKey(k.alg, k.priv, jws.WithProtectedHeaders(k.headers)))
+// sign signs payload as a compact JWS whose typ header is typ, one of
+// TokenTypes.
+func (k *signingKey) sign(payload []byte, typ string) ([]byte, error) {
+	enc := base64.RawURLEncoding
+	header := k.headers[typ]
+	b := make([]byte, 0, len(header)+enc.EncodedLen(len(payload))+enc.EncodedLen(maxSignatureSize)+2)
+	b = append(b, header...)
+	b = append(b, '.')
+	b = enc.AppendEncode(b, payload)
+
+	sig, err := k.signer.Sign(b, k.priv)
+	if err != nil {
+		return nil, err
+	}
+	b = append(b, '.')
+	return enc.AppendEncode(b, sig), nil
 }
+
+// maxSignatureSize is the size of the largest signature jwt-up makes, a
+// 4096-bit RSA one; smaller ones leave room unused.
+const maxSignatureSize = 512

@@ -111,7 +111,7 @@ func (m *KeyManager) stage(keys []store.Key, k store.Key, now time.Time, immedia
 func (m *KeyManager) retire(k store.Key, now time.Time) store.Key {
 	k.State = store.KeyRetired
 	k.RetiredAt = now
-	k.RemoveAt = now.Add(m.cfg.TokenTTL + m.cfg.JWKSMaxAge)
+	k.RemoveAt = now.Add(time.Duration(m.tokenTTL.Load()) + m.cfg.JWKSMaxAge)
 	return k
 }
 

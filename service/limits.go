@@ -49,4 +49,8 @@ const (
 	// nesting is a known way to exhaust the stack or patience of the JSON
 	// parsers upstreams verify tokens with.
 	MaxClaimDepth = 8
+
+	// MaxPathLength is the most bytes of a bound request's path with its
+	// query: what common servers accept in a request line.
+	MaxPathLength = 8 << 10
 )

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -46,38 +47,88 @@ type Minter struct {
 	metrics *Metrics
 	now     func() time.Time
 	flight  singleflight.Group
+
+	// profiles and verifier are swapped whole when the settings reload.
+	profiles atomic.Pointer[profileSet]
+	verifier atomic.Pointer[verifierRef]
 }
 
-// NewMinter returns a minter signing with keys and caching in cache.
-// metrics may be nil.
+// SubjectVerifier verifies the subject tokens of re-signing requests. It is
+// an interface so that the minter's tests need no issuer.
+type SubjectVerifier interface {
+	Verify(ctx context.Context, compact string) (VerifiedToken, error)
+}
+
+// verifierRef holds a SubjectVerifier for an atomic swap.
+type verifierRef struct{ v SubjectVerifier }
+
+// NewMinter returns a minter signing with keys and caching in cache, every
+// audience with the profile cfg describes, until SetProfiles. metrics may
+// be nil.
 func NewMinter(cfg MintConfig, keys *KeyManager, cache store.TokenCache, metrics *Metrics) *Minter {
-	return &Minter{cfg: cfg, keys: keys, cache: cache, metrics: metrics, now: time.Now}
+	m := &Minter{cfg: cfg, keys: keys, cache: cache, metrics: metrics, now: time.Now}
+	def := AudienceProfile{TTL: cfg.TTL, RefreshMargin: cfg.RefreshMargin, Claims: cfg.Profile, Type: TypeJWT}
+	m.profiles.Store(&profileSet{def: compileProfile(def)})
+	return m
 }
 
 // SetClock replaces the minter's clock; for tests and tools.
 func (m *Minter) SetClock(now func() time.Time) { m.now = now }
 
-// Profile returns the claim profile the minter uses.
-func (m *Minter) Profile() Profile { return m.cfg.Profile }
+// SetProfiles checks p and mints with it from now on. Requests already
+// being served finish with the profiles they started with.
+func (m *Minter) SetProfiles(p Profiles) error {
+	set, err := newProfileSet(p)
+	if err != nil {
+		return err
+	}
+	m.profiles.Store(set)
+	return nil
+}
+
+// SetVerifier sets what verifies subject tokens; nil refuses them all.
+func (m *Minter) SetVerifier(v SubjectVerifier) {
+	if v == nil {
+		m.verifier.Store(nil)
+		return
+	}
+	m.verifier.Store(&verifierRef{v})
+}
 
 // Mint validates r and returns a token for it: the cached one while it has
 // more than the refresh margin left, else a new one. Concurrent misses for
-// the same inputs sign once.
+// the same inputs sign once. Tokens bound to a request are never cached.
 func (m *Minter) Mint(ctx context.Context, r MintRequest) (Minted, error) {
-	if err := r.Validate(m.cfg.Profile); err != nil {
-		return Minted{}, err
-	}
 	if r.Audience == "" {
 		r.Audience = m.cfg.DefaultAudience
 	}
-	key := m.cacheKey(&r)
-
-	if t, ok := m.lookup(ctx, key); ok {
+	p, err := m.profiles.Load().lookup(r.Audience)
+	if err != nil {
+		return Minted{}, err
+	}
+	if err := r.validate(p); err != nil {
+		return Minted{}, err
+	}
+	var ex *exchange
+	if r.SubjectToken != "" {
+		if ex, err = m.exchange(ctx, p, &r); err != nil {
+			return Minted{}, err
+		}
+	}
+	if p.Binding {
+		t, err := m.sign(p, &r, ex)
+		if err != nil {
+			return Minted{}, err
+		}
 		return m.minted(t), nil
 	}
 
+	key := m.cacheKey(p, &r, ex)
+	if t, ok := m.lookup(ctx, key); ok {
+		return m.minted(t), nil
+	}
 	v, err, _ := m.flight.Do(key.Subject+"\x00"+key.Digest, func() (any, error) {
-		return m.mintAndStore(ctx, key, &r)
+		return m.mintAndStore(ctx, key, p, &r, ex)
 	})
 	if err != nil {
 		return Minted{}, err
@@ -119,8 +170,9 @@ func (m *Minter) lookup(ctx context.Context, key store.TokenKey) (store.Token, b
 
 // mintAndStore signs a new token and offers it to the cache; when another
 // replica stored one first, that one is handed out instead.
-func (m *Minter) mintAndStore(ctx context.Context, key store.TokenKey, r *MintRequest) (store.Token, error) {
-	t, err := m.sign(r)
+func (m *Minter) mintAndStore(ctx context.Context, key store.TokenKey, p *profile, r *MintRequest,
+	ex *exchange) (store.Token, error) {
+	t, err := m.sign(p, r, ex)
 	if err != nil {
 		return store.Token{}, err
 	}
@@ -135,8 +187,9 @@ func (m *Minter) mintAndStore(ctx context.Context, key store.TokenKey, r *MintRe
 	return won, nil
 }
 
-// sign mints a new token for r with the active key.
-func (m *Minter) sign(r *MintRequest) (store.Token, error) {
+// sign mints a new token for r with the active key, shaped by p; ex is the
+// verified subject token of a re-signing, or nil.
+func (m *Minter) sign(p *profile, r *MintRequest, ex *exchange) (store.Token, error) {
 	k := m.keys.activeKey()
 	if k == nil {
 		return store.Token{}, ErrNoSigningKey
@@ -147,27 +200,38 @@ func (m *Minter) sign(r *MintRequest) (store.Token, error) {
 	}
 
 	now := m.now()
-	times := claimTimes{iat: now, nbf: now.Add(-m.cfg.ClockSkew), exp: now.Add(m.cfg.TTL)}
-	payload, err := buildClaims(m.cfg.Profile, r, m.cfg.Issuer, r.Audience, jti, times)
+	times := claimTimes{iat: now, nbf: now.Add(-m.cfg.ClockSkew), exp: now.Add(p.TTL)}
+	spec := tokenSpec{p: p, r: r, iss: m.cfg.Issuer, jti: jti, times: times}
+	if ex != nil {
+		// A re-signed token never outlives the one it was made from.
+		if ex.expiresAt.Before(times.exp) {
+			spec.times.exp = ex.expiresAt
+		}
+		if !spec.times.exp.After(now) {
+			return store.Token{}, fmt.Errorf("%w: subject token: expired", ErrSubjectToken)
+		}
+		spec.act, spec.carried = ex.act, ex.carried
+	}
+	payload, err := spec.claims()
 	if err != nil {
 		return store.Token{}, err
 	}
 
 	start := time.Now()
-	signed, err := k.sign(payload)
+	signed, err := k.sign(payload, p.Type)
 	if err != nil {
 		return store.Token{}, fmt.Errorf("sign token: %w", err)
 	}
 	m.metrics.signed(string(k.alg), time.Since(start))
 
 	// exp is whole seconds in the token; the cache must agree with it.
-	exp := time.Unix(times.exp.Unix(), 0)
+	exp := time.Unix(spec.times.exp.Unix(), 0)
 	return store.Token{
 		Subject:   r.Consumer.Subject(),
 		Value:     string(signed),
 		KID:       k.kid,
 		ExpiresAt: exp,
-		StaleAt:   exp.Add(-m.cfg.RefreshMargin),
+		StaleAt:   exp.Add(-p.RefreshMargin),
 	}, nil
 }
 
@@ -182,10 +246,17 @@ func (m *Minter) minted(t store.Token) Minted {
 }
 
 // cacheKey names r's slot in the cache: its subject, and a digest of every
-// input that shapes the token.
-func (m *Minter) cacheKey(r *MintRequest) store.TokenKey {
+// input that shapes the token: the profile, the request and the identity of
+// a subject token.
+func (m *Minter) cacheKey(p *profile, r *MintRequest, ex *exchange) store.TokenKey {
 	buf := digestBufs.Get().(*[]byte)
-	b := appendInputs((*buf)[:0], m.cfg.Profile, r)
+	b := append((*buf)[:0], p.fingerprint[:]...)
+	if ex != nil {
+		b = ex.appendInputs(append(b, 1))
+	} else {
+		b = append(b, 0)
+	}
+	b = appendInputs(b, p.Claims, r)
 	sum := sha256.Sum256(b)
 	*buf = b
 	digestBufs.Put(buf)

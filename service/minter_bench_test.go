@@ -86,7 +86,7 @@ func BenchmarkSign(b *testing.B) {
 			k := newBenchFixture(b, alg).keys.activeKey()
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := k.sign(payload); err != nil {
+				if _, err := k.sign(payload, TypeJWT); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -100,7 +100,7 @@ func BenchmarkCacheKey(b *testing.B) {
 	req := benchRequest()
 	b.ReportAllocs()
 	for b.Loop() {
-		m.cacheKey(&req)
+		m.cacheKey(m.profiles.Load().def, &req, nil)
 	}
 }
 

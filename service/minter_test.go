@@ -366,15 +366,16 @@ func TestCacheKeyTellsInputsApart(t *testing.T) {
 		{"audience", MintRequest{Audience: "a"}, MintRequest{Audience: "b"}},
 		{"user id", MintRequest{AuthenticatedUserID: "a"}, MintRequest{}},
 	}
+	def := m.profiles.Load().def
 	for _, p := range pairs {
 		t.Run(p.name, func(t *testing.T) {
-			if m.cacheKey(&p.a) == m.cacheKey(&p.b) {
+			if m.cacheKey(def, &p.a, nil) == m.cacheKey(def, &p.b, nil) {
 				t.Errorf("%+v and %+v share a cache key", p.a, p.b)
 			}
 		})
 	}
 	same := MintRequest{Groups: []string{"a"}, Claims: map[string]json.RawMessage{"x": raw(`1`), "y": raw(`2`)}}
-	if m.cacheKey(&same) != m.cacheKey(&same) {
+	if m.cacheKey(def, &same, nil) != m.cacheKey(def, &same, nil) {
 		t.Error("one request gave two cache keys")
 	}
 }

@@ -2,10 +2,14 @@ package service
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -44,6 +48,14 @@ type Credential struct {
 	Identifier string `json:"identifier,omitempty"`
 }
 
+// BoundRequest is the request a bound token is for: the upstream checks
+// that the request it receives is this one.
+type BoundRequest struct {
+	Method     string `json:"method" example:"POST"`
+	Path       string `json:"path" example:"/orders?dry_run=1"`
+	BodySHA256 string `json:"body_sha256" example:"47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"` // base64url, hex or base64
+}
+
 // MintRequest is everything a token is minted from. Equal requests get the
 // same cached token.
 type MintRequest struct {
@@ -53,17 +65,35 @@ type MintRequest struct {
 	Credential          *Credential                `json:"credential,omitempty"`
 	AuthenticatedUserID string                     `json:"authenticated_userid,omitempty"`
 	Audience            string                     `json:"audience,omitempty"`
-	Claims              map[string]json.RawMessage `json:"claims,omitempty"`
+	Claims              map[string]json.RawMessage `json:"claims,omitempty" swaggertype:"object"`
+	// SubjectToken is a compact JWS from a trusted issuer to re-sign; with
+	// it, consumer may be left out.
+	SubjectToken string `json:"subject_token,omitempty"`
+	// Request binds the token to one request, for audiences whose profile
+	// binds tokens.
+	Request *BoundRequest `json:"request,omitempty"`
 }
 
-// Validate checks r against the rules of the profile it will be minted
-// with, and against the limits in limits.go. Its errors wrap
+// Validate checks r against the rules of the claim layout p with the
+// default token type, and against the limits in limits.go. Its errors wrap
 // ErrInvalidRequest or ErrReservedClaim.
 func (r *MintRequest) Validate(p Profile) error {
-	if r.Consumer.Subject() == "" {
+	return r.validate(&profile{AudienceProfile: AudienceProfile{Claims: p, Type: TypeJWT}})
+}
+
+// validate checks r against the audience profile p, and against the
+// limits in limits.go.
+func (r *MintRequest) validate(p *profile) error {
+	if r.Consumer.Subject() == "" && r.SubjectToken == "" {
 		return invalid("consumer needs at least one of id, username and custom_id")
 	}
+	if len(r.SubjectToken) > MaxSubjectToken {
+		return invalid("subject_token is longer than %d bytes", MaxSubjectToken)
+	}
 	if err := r.checkFields(); err != nil {
+		return err
+	}
+	if err := r.checkBinding(p); err != nil {
 		return err
 	}
 
@@ -79,6 +109,73 @@ func (r *MintRequest) Validate(p Profile) error {
 		}
 	}
 	return r.checkClaims(p)
+}
+
+// checkBinding requires the bound request of an audience that binds tokens,
+// and refuses one for an audience that does not. The body digest may come
+// as base64url, base64 or hex; it is kept as base64url without padding.
+func (r *MintRequest) checkBinding(p *profile) error {
+	switch {
+	case r.Request == nil && p.Binding:
+		return invalid("audience %s binds tokens to a request: give request.method, request.path and request.body_sha256",
+			quoteText(r.Audience))
+	case r.Request == nil:
+		return nil
+	case !p.Binding:
+		return invalid("audience %s does not bind tokens to a request: leave request out", quoteText(r.Audience))
+	}
+	b := *r.Request // the caller's copy stays as it was
+	r.Request = &b
+	if b.Method == "" || strings.ContainsFunc(b.Method, notTokenChar) || len(b.Method) > 32 {
+		return invalid("request.method must be an HTTP method such as GET or POST")
+	}
+	if !strings.HasPrefix(b.Path, "/") {
+		return invalid("request.path must start with /")
+	}
+	if err := checkText("request.path", b.Path, MaxPathLength); err != nil {
+		return err
+	}
+	sum, ok := decodeSHA256(b.BodySHA256)
+	if !ok {
+		return invalid("request.body_sha256 must be a SHA-256 digest in base64url, base64 or hex")
+	}
+	b.BodySHA256 = base64.RawURLEncoding.EncodeToString(sum)
+	return nil
+}
+
+// notTokenChar reports whether c may not appear in an HTTP method.
+func notTokenChar(c rune) bool {
+	return c > 0x7e || c <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, c)
+}
+
+// decodeSHA256 reads a SHA-256 digest in hex, base64url or base64, with or
+// without padding.
+func decodeSHA256(s string) ([]byte, bool) {
+	if len(s) == 2*sha256.Size {
+		b, err := hex.DecodeString(s)
+		return b, err == nil
+	}
+	s = strings.TrimRight(s, "=")
+	for _, enc := range []*base64.Encoding{base64.RawURLEncoding, base64.RawStdEncoding} {
+		if b, err := enc.DecodeString(s); err == nil && len(b) == sha256.Size {
+			return b, true
+		}
+	}
+	return nil, false
+}
+
+// quoteText quotes client text for an error detail, cut to a readable
+// length.
+func quoteText(s string) string {
+	const most = 64
+	if len(s) <= most {
+		return strconv.Quote(s)
+	}
+	cut := most
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + "…"
 }
 
 // checkFields checks the single text fields.
@@ -120,11 +217,12 @@ func checkList(name string, values []string, most int) error {
 	return nil
 }
 
-// checkClaims refuses reserved names and values over the limits, and
-// compacts each value, so that the same claims written with other spacing
-// mint the same token. Names are checked in order, so that a request with
-// several faults always gets the same answer.
-func (r *MintRequest) checkClaims(p Profile) error {
+// checkClaims refuses reserved names, names off the profile's allow-list
+// and values over the limits, and compacts each value, so that the same
+// claims written with other spacing mint the same token. Names are checked
+// in order, so that a request with several faults always gets the same
+// answer.
+func (r *MintRequest) checkClaims(p *profile) error {
 	if len(r.Claims) > MaxClaims {
 		return invalid("claims has %d entries, more than the %d allowed", len(r.Claims), MaxClaims)
 	}
@@ -135,8 +233,12 @@ func (r *MintRequest) checkClaims(p Profile) error {
 		if err := checkText("a claim name", name, MaxClaimNameLength); err != nil {
 			return err
 		}
-		if p.reserved(name) {
+		if p.reserved(name) || p.static(name) {
 			return fmt.Errorf("%w: %q is set by jwt-up itself and cannot be overridden", ErrReservedClaim, name)
+		}
+		if p.allowed != nil && !p.allowed[name] {
+			return fmt.Errorf("%w: the profile of audience %s does not let a request set %q",
+				ErrClaimNotAllowed, quoteText(r.Audience), name)
 		}
 		value, err := compactClaim(name, r.Claims[name])
 		if err != nil {

@@ -1,0 +1,84 @@
+// Package jwks fetches the JSON Web Key Sets of trusted issuers over HTTP,
+// for the service's subject token verifier.
+package jwks
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwk"
+
+	"github.com/jwt-up/jwt-up/service"
+)
+
+// MaxBody is the most bytes of a JWKS document read. Sets of a few keys
+// are a few KiB; a larger body is a wrong URL or an attack.
+const MaxBody = 1 << 20
+
+// defaultTimeout bounds a fetch made with the default client.
+const defaultTimeout = 5 * time.Second
+
+// defaultClient is used when a Fetcher has no Client.
+var defaultClient = &http.Client{Timeout: defaultTimeout}
+
+// Fetcher gets a JWKS with an HTTP GET.
+type Fetcher struct {
+	// Client makes the requests; nil means a client with a 5 s timeout.
+	Client *http.Client
+}
+
+var _ service.KeySetFetcher = (*Fetcher)(nil)
+
+// FetchKeySet gets and parses the JWKS at url, refusing an answer other
+// than 200, a body over MaxBody and a set without keys.
+func (f *Fetcher) FetchKeySet(ctx context.Context, url string) (jwk.Set, error) {
+	body, err := f.get(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	set, err := jwk.Parse(body)
+	if err != nil {
+		return nil, fmt.Errorf("parse jwks from %s: %w", url, err)
+	}
+	if set.Len() == 0 {
+		return nil, fmt.Errorf("jwks from %s has no keys", url)
+	}
+	return set, nil
+}
+
+// get returns the body of a GET of url.
+func (f *Fetcher) get(ctx context.Context, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("fetch jwks: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := f.client().Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetch jwks: %w", err)
+	}
+	defer resp.Body.Close()
+
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("fetch jwks from %s: status %s", url, resp.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("fetch jwks from %s: %w", url, err)
+	}
+	if len(body) > MaxBody {
+		return nil, fmt.Errorf("fetch jwks from %s: body is over %d bytes", url, MaxBody)
+	}
+	return body, nil
+}
+
+// client returns the client to fetch with.
+func (f *Fetcher) client() *http.Client {
+	if f.Client != nil {
+		return f.Client
+	}
+	return defaultClient
+}
