@@ -20,6 +20,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -40,7 +41,14 @@ type Config struct {
 	AdminKeys   []string // none: the admin API is off
 	AuthHeader  string   // response header of /v1/auth
 	Anonymous   bool     // /v1/auth without identity passes without a token
-	JWKSMaxAge  time.Duration
+	// SubjectTokenHeader is the /v1/auth request header that carries an
+	// incoming token to re-sign; default X-Subject-Token.
+	SubjectTokenHeader string
+	// BodyDigestHeader is the /v1/auth request header with the SHA-256 of
+	// the request's body, for tokens bound to a request; default
+	// X-Body-SHA256.
+	BodyDigestHeader string
+	JWKSMaxAge       time.Duration
 	// StoreTimeout is how long the key store may go unanswered before
 	// readiness fails. Signing goes on meanwhile with the keys held.
 	StoreTimeout time.Duration
@@ -91,7 +99,8 @@ type handler struct {
 	cfg        Config
 	minter     Minter
 	keys       Keys
-	authHeader string // cfg.AuthHeader as net/http keys it
+	authHeader string   // cfg.AuthHeader as net/http keys it
+	forwarded  []string // the request headers /v1/auth reads
 }
 
 // New returns the router serving every endpoint of jwt-up.
@@ -101,6 +110,13 @@ func New(cfg Config, minter Minter, keys Keys) *gin.Engine {
 		h.cfg.AuthHeader = "Authorization"
 	}
 	h.authHeader = http.CanonicalHeaderKey(h.cfg.AuthHeader)
+	if h.cfg.SubjectTokenHeader == "" {
+		h.cfg.SubjectTokenHeader = "X-Subject-Token"
+	}
+	if h.cfg.BodyDigestHeader == "" {
+		h.cfg.BodyDigestHeader = "X-Body-SHA256"
+	}
+	h.forwarded = append(slices.Clip(forwardHeaders), h.cfg.SubjectTokenHeader, h.cfg.BodyDigestHeader)
 
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()

@@ -100,6 +100,11 @@ type setup struct {
 	wrapCache func(store.TokenCache) store.TokenCache
 	// configure, when set, changes the router's config last.
 	configure func(*api.Config)
+	// profiles, when set, replaces the minter's profiles; their default
+	// should match the one newEnv builds.
+	profiles *service.Profiles
+	// verifier, when set, verifies subject tokens.
+	verifier service.SubjectVerifier
 }
 
 // env is one router over the real service, with its parts at hand.
@@ -173,6 +178,14 @@ func newEnv(t testing.TB, s setup) *env {
 		RefreshMargin:   30 * time.Second,
 	}, keys, tokens, service.NewMetrics(reg, keys))
 	minter.SetClock(now)
+	if s.profiles != nil {
+		if err := minter.SetProfiles(*s.profiles); err != nil {
+			t.Fatalf("SetProfiles: %v", err)
+		}
+	}
+	if s.verifier != nil {
+		minter.SetVerifier(s.verifier)
+	}
 
 	cfg := api.Config{
 		Issuer:       s.issuer,

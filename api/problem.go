@@ -37,6 +37,9 @@ var (
 	probTooLarge     = problemKind{"too-large", "Request body too large", http.StatusRequestEntityTooLarge}
 	probMediaType    = problemKind{"unsupported-media-type", "Unsupported media type", http.StatusUnsupportedMediaType}
 	probReserved     = problemKind{"reserved-claim", "Reserved claim", http.StatusUnprocessableEntity}
+	probNotAllowed   = problemKind{"claim-not-allowed", "Claim not allowed", http.StatusUnprocessableEntity}
+	probAudience     = problemKind{"unknown-audience", "Unknown audience", http.StatusForbidden}
+	probSubjectToken = problemKind{"invalid-subject-token", "Invalid subject token", http.StatusUnauthorized}
 	probInternal     = problemKind{"internal", "Internal error", http.StatusInternalServerError}
 	probNoKey        = problemKind{"no-signing-key", "No signing key", http.StatusServiceUnavailable}
 	probUnready      = problemKind{"not-ready", "Not ready", http.StatusServiceUnavailable}
@@ -53,6 +56,9 @@ var errorTable = []struct {
 }{
 	{service.ErrInvalidRequest, probInvalid},
 	{service.ErrReservedClaim, probReserved},
+	{service.ErrClaimNotAllowed, probNotAllowed},
+	{service.ErrUnknownAudience, probAudience},
+	{service.ErrSubjectToken, probSubjectToken},
 	{service.ErrNoSigningKey, probNoKey},
 	{service.ErrKeyNotFound, probNotFound},
 	{service.ErrInvalidKey, probInvalid},
@@ -76,6 +82,9 @@ func abortProblem(c *gin.Context, k problemKind, detail string) {
 func abortError(c *gin.Context, err error) {
 	for _, row := range errorTable {
 		if errors.Is(err, row.err) {
+			if row.kind == probSubjectToken {
+				c.Header("WWW-Authenticate", `Bearer realm="subject", error="invalid_token"`)
+			}
 			abortProblem(c, row.kind, err.Error())
 			return
 		}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,18 +37,19 @@ type TokenResponse struct {
 // postToken mints a token for the consumer the gateway describes.
 //
 //	@Summary		Mint a token
-//	@Description	Returns a signed JWT for the consumer: the cached one while it has more than the refresh margin left, else a new one. Equal inputs give the same token.
+//	@Description	Returns a signed JWT for the consumer: the cached one while it has more than the refresh margin left, else a new one. Equal inputs give the same token. The audience's profile (docs/profiles.md) sets the token's lifetime, typ and static claims, and which custom claims a request may set. With subject_token, an incoming token from a trusted issuer is verified and re-signed (docs/exchange.md); consumer may then be left out. An audience whose profile binds tokens needs request, and its tokens are never cached.
 //	@Tags			minting
 //	@Accept			json
 //	@Produce		json
 //	@Param			request	body		service.MintRequest	true	"who the token is for"
 //	@Success		200		{object}	TokenResponse
 //	@Failure		400		{object}	Problem	"malformed JSON or UTF-8, unknown field, wrong type, a name given twice in one object, empty consumer, or a value over a limit"
-//	@Failure		401		{object}	Problem	"missing or wrong gateway key"
+//	@Failure		401		{object}	Problem	"missing or wrong gateway key, or a subject token that does not verify (type urn:jwt-up:problem:invalid-subject-token)"
+//	@Failure		403		{object}	Problem	"an audience without a profile while unknown_audience is deny"
 //	@Failure		429		{object}	Problem	"too many failed authentications from this address; see Retry-After"
 //	@Failure		413		{object}	Problem	"body over 64 KiB"
 //	@Failure		415		{object}	Problem	"not application/json"
-//	@Failure		422		{object}	Problem	"a custom claim names a claim the token sets itself"
+//	@Failure		422		{object}	Problem	"a custom claim names a claim the token sets itself, or one the audience's profile does not allow"
 //	@Failure		503		{object}	Problem	"no usable signing key"
 //	@Security		GatewayKey
 //	@Router			/v1/tokens [post]
@@ -382,17 +384,19 @@ func jsonKind(goKind string) string {
 // The headers Kong's authentication plugins set, and the ones jwt-up reads
 // alongside them.
 const (
-	hdrConsumerID     = "X-Consumer-ID"
-	hdrConsumerName   = "X-Consumer-Username"
-	hdrConsumerCustom = "X-Consumer-Custom-ID"
-	hdrGroups         = "X-Consumer-Groups"
-	hdrCredential     = "X-Credential-Identifier"
-	hdrCredentialOld  = "X-Credential-Username"
-	hdrScope          = "X-Authenticated-Scope"
-	hdrUserID         = "X-Authenticated-Userid"
-	hdrAnonymous      = "X-Anonymous-Consumer"
-	hdrAudience       = "X-JWT-Audience"
-	hdrExpiresIn      = "X-JWT-Expires-In"
+	hdrConsumerID      = "X-Consumer-ID"
+	hdrConsumerName    = "X-Consumer-Username"
+	hdrConsumerCustom  = "X-Consumer-Custom-ID"
+	hdrGroups          = "X-Consumer-Groups"
+	hdrCredential      = "X-Credential-Identifier"
+	hdrCredentialOld   = "X-Credential-Username"
+	hdrScope           = "X-Authenticated-Scope"
+	hdrUserID          = "X-Authenticated-Userid"
+	hdrAnonymous       = "X-Anonymous-Consumer"
+	hdrAudience        = "X-JWT-Audience"
+	hdrForwardedMethod = "X-Forwarded-Method"
+	hdrForwardedURI    = "X-Forwarded-Uri"
+	hdrExpiresIn       = "X-JWT-Expires-In"
 
 	// canonicalExpiresIn is hdrExpiresIn as net/http keys it.
 	canonicalExpiresIn = "X-Jwt-Expires-In"
@@ -412,28 +416,35 @@ const (
 //	@Param			X-Authenticated-Scope	header	string	false	"space-separated scopes"
 //	@Param			X-Authenticated-Userid	header	string	false	"authenticated user id"
 //	@Param			X-JWT-Audience			header	string	false	"audience; default: the configured one"
+//	@Param			X-Subject-Token			header	string	false	"an incoming token to re-sign, bare or after Bearer (header name configurable)"
+//	@Param			X-Forwarded-Method		header	string	false	"method of the request to bind the token to"
+//	@Param			X-Forwarded-Uri			header	string	false	"path and query of the request to bind the token to"
+//	@Param			X-Body-SHA256			header	string	false	"SHA-256 of the body of the request to bind the token to, hex or base64url; its presence asks for a bound token (header name configurable)"
 //	@Success		200	"token in the Authorization response header (name configurable)"
 //	@Header			200	{string}	Authorization		"Bearer <token>"
 //	@Header			200	{integer}	X-JWT-Expires-In	"seconds the token has left"
 //	@Failure		400	{object}	Problem	"a header is given twice, is not UTF-8, holds a control character or is over a limit"
-//	@Failure		401	{object}	Problem	"missing or wrong gateway key, or no identity header"
+//	@Failure		401	{object}	Problem	"missing or wrong gateway key, no identity header, or a subject token that does not verify"
+//	@Failure		403	{object}	Problem	"an audience without a profile while unknown_audience is deny"
+//	@Failure		422	{object}	Problem	"a claim of the subject token conflicts with one jwt-up sets"
 //	@Failure		429	{object}	Problem	"too many failed authentications from this address; see Retry-After"
 //	@Failure		503	{object}	Problem	"no usable signing key"
 //	@Security		GatewayKey
 //	@Router			/v1/auth [get]
 func (h *handler) forwardAuth(c *gin.Context) {
-	req, err := requestFromHeaders(c.Request.Header)
+	req, err := h.requestFromHeaders(c.Request.Header)
 	if err != nil {
 		abortProblem(c, probInvalid, err.Error())
 		return
 	}
-	if req.Consumer.Subject() == "" {
+	if req.Consumer.Subject() == "" && req.SubjectToken == "" {
 		if h.cfg.Anonymous {
 			c.Status(http.StatusOK)
 			return
 		}
 		c.Header("WWW-Authenticate", `Bearer realm="consumer"`)
-		abortProblem(c, probUnauthorized, "no consumer identity header (X-Consumer-ID, X-Consumer-Username or X-Consumer-Custom-ID)")
+		abortProblem(c, probUnauthorized, "no consumer identity header (X-Consumer-ID, X-Consumer-Username or X-Consumer-Custom-ID) and no "+
+			h.cfg.SubjectTokenHeader)
 		return
 	}
 
@@ -450,14 +461,21 @@ func (h *handler) forwardAuth(c *gin.Context) {
 	c.Status(http.StatusOK)
 }
 
-// forwardHeaders are the request headers /v1/auth reads.
+// forwardHeaders are the request headers /v1/auth reads, besides the
+// configured subject token and body digest headers.
 var forwardHeaders = []string{hdrConsumerID, hdrConsumerName, hdrConsumerCustom, hdrGroups,
-	hdrCredential, hdrCredentialOld, hdrScope, hdrUserID, hdrAnonymous, hdrAudience}
+	hdrCredential, hdrCredentialOld, hdrScope, hdrUserID, hdrAnonymous, hdrAudience,
+	hdrForwardedMethod, hdrForwardedURI}
+
+// textHeaders are the headers held to service.MaxTextLength here; lists
+// are held to their own limits, and the service checks the rest.
+var textHeaders = []string{hdrConsumerID, hdrConsumerName, hdrConsumerCustom, hdrCredential,
+	hdrCredentialOld, hdrUserID, hdrAnonymous, hdrAudience, hdrForwardedMethod}
 
 // requestFromHeaders builds a mint request from consumer headers. Its
 // errors are written for the client and name the header.
-func requestFromHeaders(hd http.Header) (service.MintRequest, error) {
-	if err := checkHeaders(hd); err != nil {
+func (h *handler) requestFromHeaders(hd http.Header) (service.MintRequest, error) {
+	if err := checkHeaders(hd, h.forwarded); err != nil {
 		return service.MintRequest{}, err
 	}
 
@@ -488,15 +506,36 @@ func requestFromHeaders(hd http.Header) (service.MintRequest, error) {
 	}
 	req.AuthenticatedUserID = hd.Get(hdrUserID)
 	req.Audience = hd.Get(hdrAudience)
+	req.SubjectToken = hd.Get(h.cfg.SubjectTokenHeader)
+	if token, ok := bearer(req.SubjectToken); ok {
+		req.SubjectToken = token
+	}
+	req.Request = h.boundRequest(hd)
 	return req, nil
+}
+
+// boundRequest reads the request a token is to be bound to from the
+// forwarded method, URI and body digest headers. The body digest header is
+// the sign that binding is meant: other proxies send the forwarded method
+// and URI on every request.
+func (h *handler) boundRequest(hd http.Header) *service.BoundRequest {
+	digest := hd.Get(h.cfg.BodyDigestHeader)
+	if digest == "" {
+		return nil
+	}
+	return &service.BoundRequest{
+		Method:     hd.Get(hdrForwardedMethod),
+		Path:       hd.Get(hdrForwardedURI),
+		BodySHA256: digest,
+	}
 }
 
 // checkHeaders refuses a header that /v1/auth reads when it is given more
 // than once (which of two consumer ids would be meant?), is not valid
-// UTF-8, holds a control character, or, unless it is a list, is longer
+// UTF-8, holds a control character, or is one of textHeaders and longer
 // than service.MaxTextLength.
-func checkHeaders(hd http.Header) error {
-	for _, name := range forwardHeaders {
+func checkHeaders(hd http.Header, names []string) error {
+	for _, name := range names {
 		values := hd.Values(name)
 		switch {
 		case len(values) == 0:
@@ -507,7 +546,7 @@ func checkHeaders(hd http.Header) error {
 			return fmt.Errorf("header %s is not valid UTF-8", name)
 		case strings.ContainsFunc(values[0], unicode.IsControl):
 			return fmt.Errorf("header %s contains a control character", name)
-		case name != hdrGroups && name != hdrScope && len(values[0]) > service.MaxTextLength:
+		case slices.Contains(textHeaders, name) && len(values[0]) > service.MaxTextLength:
 			return fmt.Errorf("header %s is longer than %d bytes", name, service.MaxTextLength)
 		}
 	}

@@ -179,6 +179,30 @@ const docTemplate = `{
                         "description": "audience; default: the configured one",
                         "name": "X-JWT-Audience",
                         "in": "header"
+                    },
+                    {
+                        "type": "string",
+                        "description": "an incoming token to re-sign, bare or after Bearer (header name configurable)",
+                        "name": "X-Subject-Token",
+                        "in": "header"
+                    },
+                    {
+                        "type": "string",
+                        "description": "method of the request to bind the token to",
+                        "name": "X-Forwarded-Method",
+                        "in": "header"
+                    },
+                    {
+                        "type": "string",
+                        "description": "path and query of the request to bind the token to",
+                        "name": "X-Forwarded-Uri",
+                        "in": "header"
+                    },
+                    {
+                        "type": "string",
+                        "description": "SHA-256 of the body of the request to bind the token to, hex or base64url; its presence asks for a bound token (header name configurable)",
+                        "name": "X-Body-SHA256",
+                        "in": "header"
                     }
                 ],
                 "responses": {
@@ -202,7 +226,19 @@ const docTemplate = `{
                         }
                     },
                     "401": {
-                        "description": "missing or wrong gateway key, or no identity header",
+                        "description": "missing or wrong gateway key, no identity header, or a subject token that does not verify",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "an audience without a profile while unknown_audience is deny",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
+                    },
+                    "422": {
+                        "description": "a claim of the subject token conflicts with one jwt-up sets",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         }
@@ -444,7 +480,7 @@ const docTemplate = `{
                         "GatewayKey": []
                     }
                 ],
-                "description": "Returns a signed JWT for the consumer: the cached one while it has more than the refresh margin left, else a new one. Equal inputs give the same token.",
+                "description": "Returns a signed JWT for the consumer: the cached one while it has more than the refresh margin left, else a new one. Equal inputs give the same token. The audience's profile (docs/profiles.md) sets the token's lifetime, typ and static claims, and which custom claims a request may set. With subject_token, an incoming token from a trusted issuer is verified and re-signed (docs/exchange.md); consumer may then be left out. An audience whose profile binds tokens needs request, and its tokens are never cached.",
                 "consumes": [
                     "application/json"
                 ],
@@ -480,7 +516,13 @@ const docTemplate = `{
                         }
                     },
                     "401": {
-                        "description": "missing or wrong gateway key",
+                        "description": "missing or wrong gateway key, or a subject token that does not verify (type urn:jwt-up:problem:invalid-subject-token)",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "an audience without a profile while unknown_audience is deny",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         }
@@ -498,7 +540,7 @@ const docTemplate = `{
                         }
                     },
                     "422": {
-                        "description": "a custom claim names a claim the token sets itself",
+                        "description": "a custom claim names a claim the token sets itself, or one the audience's profile does not allow",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         }
@@ -743,6 +785,24 @@ const docTemplate = `{
                 }
             }
         },
+        "service.BoundRequest": {
+            "type": "object",
+            "properties": {
+                "body_sha256": {
+                    "description": "base64url, hex or base64",
+                    "type": "string",
+                    "example": "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"
+                },
+                "method": {
+                    "type": "string",
+                    "example": "POST"
+                },
+                "path": {
+                    "type": "string",
+                    "example": "/orders?dry_run=1"
+                }
+            }
+        },
         "service.Consumer": {
             "type": "object",
             "properties": {
@@ -769,7 +829,48 @@ const docTemplate = `{
             }
         },
         "service.MintRequest": {
-            "type": "object"
+            "type": "object",
+            "properties": {
+                "audience": {
+                    "type": "string"
+                },
+                "authenticated_userid": {
+                    "type": "string"
+                },
+                "claims": {
+                    "type": "object"
+                },
+                "consumer": {
+                    "$ref": "#/definitions/service.Consumer"
+                },
+                "credential": {
+                    "$ref": "#/definitions/service.Credential"
+                },
+                "groups": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    }
+                },
+                "request": {
+                    "description": "Request binds the token to one request, for audiences whose profile\nbinds tokens.",
+                    "allOf": [
+                        {
+                            "$ref": "#/definitions/service.BoundRequest"
+                        }
+                    ]
+                },
+                "scopes": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    }
+                },
+                "subject_token": {
+                    "description": "SubjectToken is a compact JWS from a trusted issuer to re-sign; with\nit, consumer may be left out.",
+                    "type": "string"
+                }
+            }
         }
     },
     "securityDefinitions": {
