@@ -35,6 +35,8 @@ type app struct {
 	kek      []byte      // the key-encryption key keys opened with; set by openKeys
 	draining atomic.Bool // set when serve begins to shut down
 
+	verifier *service.Verifier // verifies subject tokens; nil without trusted issuers
+
 	local  store.TokenCache // the in-process token cache
 	shared *redis.Cache     // the shared token cache; nil without Redis
 	tiered *tiered.Cache    // local in front of shared; nil without Redis
@@ -118,7 +120,7 @@ func (a *app) openKeys(ctx context.Context, maintain bool) error {
 	a.keys = service.NewKeyManager(a.store, sealer, service.KeyConfig{
 		Alg:        s.SigningAlg,
 		Rotation:   s.KeyRotation,
-		TokenTTL:   s.TokenTTL,
+		TokenTTL:   s.Profiles.MaxTTL(),
 		JWKSMaxAge: s.JWKSMaxAge,
 		Refresh:    s.KeyRefresh,
 	}, a.log)
@@ -174,6 +176,9 @@ func (a *app) openMinter() error {
 		RefreshMargin:   s.RefreshMargin,
 		ClockSkew:       s.ClockSkew,
 	}, a.keys, tokens, metrics)
+	if err := a.applyProfiles(s.Profiles, s.Issuers); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
 	return nil
 }
 

@@ -121,25 +121,32 @@ func (a *app) drain(srv *http.Server, errc <-chan error) error {
 func (a *app) router(gatewayKeys []string) http.Handler {
 	s := a.settings
 	return api.New(api.Config{
-		Issuer:         s.Issuer,
-		GatewayKeys:    gatewayKeys,
-		AdminKeys:      s.AdminKeys,
-		AuthHeader:     s.AuthHeader,
-		Anonymous:      s.Anonymous,
-		JWKSMaxAge:     s.JWKSMaxAge,
-		StoreTimeout:   s.ReadyStoreTimeout,
-		CacheState:     a.cacheState,
-		ClientSubjects: s.ClientSubjects,
-		AuthLimit:      api.AuthLimit{Failures: s.AuthFailures, Window: s.AuthWindow},
-		Draining:       a.draining.Load,
-		Registry:       a.registry,
-		Logger:         a.log,
+		Issuer:             s.Issuer,
+		GatewayKeys:        gatewayKeys,
+		AdminKeys:          s.AdminKeys,
+		AuthHeader:         s.AuthHeader,
+		Anonymous:          s.Anonymous,
+		SubjectTokenHeader: s.SubjectTokenHeader,
+		BodyDigestHeader:   s.BodyDigestHeader,
+		JWKSMaxAge:         s.JWKSMaxAge,
+		StoreTimeout:       s.ReadyStoreTimeout,
+		CacheState:         a.cacheState,
+		ClientSubjects:     s.ClientSubjects,
+		AuthLimit:          api.AuthLimit{Failures: s.AuthFailures, Window: s.AuthWindow},
+		Draining:           a.draining.Load,
+		Registry:           a.registry,
+		Logger:             a.log,
 	}, a.minter, a.keys)
 }
 
 // background starts what runs beside the server until ctx ends: the key
-// refresh and, with Redis, the notices between replicas.
+// refresh, the first fetch of trusted issuers' keys, the reload on SIGHUP
+// and, with Redis, the notices between replicas.
 func (a *app) background(ctx context.Context) {
 	a.listen(ctx)
 	go a.keys.Run(ctx)
+	if a.verifier != nil {
+		go a.verifier.Prefetch(ctx)
+	}
+	a.watchReload(ctx)
 }

@@ -54,6 +54,10 @@ var settingsTable = []setting{
 	{key: "key_refresh", def: "10s", help: "how often the key set is read again from the store"},
 	{key: "ready_store_timeout", help: "how long the key store may go unanswered before /readyz answers 503 (default: three key refreshes)"},
 	{key: "claims_profile", def: "standard", help: "standard or kong-headers"},
+	{key: "token_type", def: "JWT", help: "typ of the tokens of audiences without a profile: JWT, at+jwt or txntoken+jwt"},
+	{key: "unknown_audience", def: "allow", help: "allow or deny, for audiences without a profile"},
+	{key: "subject_token_header", def: "X-Subject-Token", help: "request header of /v1/auth with a token to re-sign"},
+	{key: "body_digest_header", def: "X-Body-SHA256", help: "request header of /v1/auth with the SHA-256 of the body, for bound tokens"},
 	{key: "default_audience", help: "aud when a request names none (default: the issuer)"},
 	{key: "auth_header", def: "Authorization", help: "response header of /v1/auth"},
 	{key: "anonymous", def: "deny", help: "deny or pass, for /v1/auth without identity"},
@@ -80,8 +84,13 @@ func addSettingFlags(fs *pflag.FlagSet) {
 	}
 }
 
+// configKey holds, in the raw settings, the path of the YAML file in use:
+// parseSettings reads its profiles and trusted issuers.
+const configKey = "config"
+
 // rawSettings resolves every setting to a string: flags over JWTUP_*
-// variables over the YAML file over defaults.
+// variables over the YAML file over defaults. The path of the YAML file is
+// kept under configKey.
 func rawSettings(fs *pflag.FlagSet, getenv func(string) string) (map[string]string, error) {
 	raw := map[string]string{}
 	for _, s := range settingsTable {
@@ -97,6 +106,8 @@ func rawSettings(fs *pflag.FlagSet, getenv func(string) string) (map[string]stri
 			return nil, err
 		}
 	}
+	// Set after the file is read, so that the file cannot name itself.
+	raw[configKey] = path
 
 	for _, s := range settingsTable {
 		if v, ok := lookupEnv(getenv, envName(s.key)); ok {
@@ -115,17 +126,27 @@ func lookupEnv(getenv func(string) string, name string) (string, bool) {
 }
 
 // readYAML lays the settings of a YAML file over raw. Unknown keys are an
-// error: a typo must not pass silently.
+// error: a typo must not pass silently. The structured keys are left to
+// loadProfiles.
 func readYAML(path string, raw map[string]string) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
+	return layYAML(path, data, raw)
+}
+
+// layYAML lays the settings of data, the contents of the YAML file at
+// path, over raw, as readYAML does.
+func layYAML(path string, data []byte, raw map[string]string) error {
 	var doc map[string]any
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return fmt.Errorf("config %s: %w", path, err)
+		return fmt.Errorf("config %s: %s", path, oneLine(err))
 	}
 	for k, v := range doc {
+		if slices.Contains(structuredKeys, k) {
+			continue
+		}
 		if _, known := raw[k]; !known {
 			return fmt.Errorf("config %s: unknown setting %q", path, k)
 		}
@@ -181,17 +202,35 @@ type settings struct {
 	ShutdownGrace     time.Duration
 	LogLevel          string
 	LogFormat         string
+
+	// TokenType is the typ of the tokens of audiences without a profile.
+	TokenType string
+	// SubjectTokenHeader is the request header of /v1/auth that carries a
+	// token to re-sign.
+	SubjectTokenHeader string
+	// BodyDigestHeader is the request header of /v1/auth that carries the
+	// SHA-256 of the request body, for bound tokens.
+	BodyDigestHeader string
+	// Profiles are the audiences' profiles. Default is made of the global
+	// settings, DenyUnknown of unknown_audience, Audiences of the file.
+	Profiles service.Profiles
+	// Issuers are the trusted issuers whose tokens are re-signed.
+	Issuers []service.TrustedIssuer
+	// ConfigPath is the YAML file in use, "" for none.
+	ConfigPath string
 }
 
 // parseSettings types and checks raw settings. Every problem is reported,
 // one line each, naming the variable.
 func parseSettings(raw map[string]string) (settings, error) {
 	var (
-		s    settings
-		errs []error
+		s      settings
+		errs   []error
+		badKey = map[string]bool{}
 	)
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", envName(key), fmt.Sprintf(format, args...)))
+		badKey[key] = true
 	}
 	duration := func(key string, allowZero bool) time.Duration {
 		d, err := time.ParseDuration(raw[key])
@@ -283,6 +322,28 @@ func parseSettings(raw map[string]string) (settings, error) {
 	if !s.ClaimsProfile.Valid() {
 		bad("claims_profile", "%q is not standard or kong-headers", raw["claims_profile"])
 	}
+	s.TokenType = raw["token_type"]
+	if !slices.Contains(service.TokenTypes, s.TokenType) {
+		bad("token_type", "%q is not %s", s.TokenType, strings.Join(service.TokenTypes, ", "))
+	}
+	switch raw["unknown_audience"] {
+	case "allow":
+	case "deny":
+		s.Profiles.DenyUnknown = true
+	default:
+		bad("unknown_audience", "%q is not allow or deny", raw["unknown_audience"])
+	}
+	s.SubjectTokenHeader = requestHeader(raw, "subject_token_header", bad)
+	s.BodyDigestHeader = requestHeader(raw, "body_digest_header", bad)
+	if s.SubjectTokenHeader != "" && strings.EqualFold(s.SubjectTokenHeader, s.BodyDigestHeader) {
+		bad("body_digest_header", "must differ from JWTUP_SUBJECT_TOKEN_HEADER, got %s", s.BodyDigestHeader)
+	}
+	profileKeys := []string{"token_ttl", "refresh_margin", "claims_profile", "token_type", "unknown_audience"}
+	globalsOK := !slices.ContainsFunc(profileKeys, func(k string) bool { return badKey[k] })
+	if globalsOK {
+		globalsOK = checkDefaultProfile(s, bad)
+	}
+
 	s.DefaultAudience = raw["default_audience"]
 	if s.DefaultAudience == "" {
 		s.DefaultAudience = s.Issuer
@@ -321,7 +382,56 @@ func parseSettings(raw map[string]string) (settings, error) {
 	if s.LogFormat != "auto" && s.LogFormat != "text" && s.LogFormat != "json" {
 		bad("log_format", "%q is not auto, text or json", s.LogFormat)
 	}
+
+	// The file's profiles inherit the globals, so they are read only when
+	// the globals are good: a bad token_ttl is then reported once.
+	s.ConfigPath = raw[configKey]
+	if globalsOK {
+		var err error
+		if s.Profiles, s.Issuers, err = loadProfiles(s.ConfigPath, s); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return s, errors.Join(errs...)
+}
+
+// checkDefaultProfile checks the profile the global settings make, naming
+// the variables, and reports whether it is good.
+func checkDefaultProfile(s settings, bad badFunc) bool {
+	def := defaultProfile(s)
+	if def.Type != service.TypeJWT && def.Claims != service.ProfileStandard {
+		bad("token_type", "%s tokens need JWTUP_CLAIMS_PROFILE standard, which carries sub; got %s",
+			def.Type, def.Claims)
+		return false
+	}
+	err := def.Check()
+	if err == nil {
+		return true
+	}
+	field, detail, _ := strings.Cut(err.Error(), ": ")
+	if field == "typ" {
+		field = "token_type"
+	}
+	if !slices.ContainsFunc(settingsTable, func(st setting) bool { return st.key == field }) {
+		field, detail = "token_type", err.Error()
+	}
+	bad(field, "%s", detail)
+	return false
+}
+
+// requestHeader reads the setting key as the name of a request header of
+// /v1/auth. Authorization carries the gateway key, so it is refused.
+func requestHeader(raw map[string]string, key string, bad badFunc) string {
+	h := raw[key]
+	switch {
+	case !validHeaderName(h):
+		bad(key, "%q is not a valid header name", h)
+		return ""
+	case strings.EqualFold(h, "Authorization"):
+		bad(key, "must not be Authorization, which carries the gateway key")
+		return ""
+	}
+	return h
 }
 
 // badFunc records a problem with the setting key, as parseSettings does.
@@ -344,16 +454,35 @@ func (s settings) postgres() bool {
 
 // decodeKEK reads a base64 (standard or URL alphabet) 32-byte key.
 func decodeKEK(v string) ([]byte, error) {
+	b, ok := decodeBase64(v)
+	if !ok {
+		return nil, errors.New("is not base64 (make one with: openssl rand -base64 32)")
+	}
+	if len(b) != service.KEKSize {
+		return nil, fmt.Errorf("must decode to %d bytes, got %d", service.KEKSize, len(b))
+	}
+	return b, nil
+}
+
+// decodeBase64 reads base64 in the standard or URL alphabet, padded or
+// not, around spaces.
+func decodeBase64(v string) ([]byte, bool) {
 	v = strings.TrimSpace(v)
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+	encodings := []*base64.Encoding{
+		base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding,
+	}
+	for _, enc := range encodings {
 		if b, err := enc.DecodeString(v); err == nil {
-			if len(b) != service.KEKSize {
-				return nil, fmt.Errorf("must decode to %d bytes, got %d", service.KEKSize, len(b))
-			}
-			return b, nil
+			return b, true
 		}
 	}
-	return nil, errors.New("is not base64 (make one with: openssl rand -base64 32)")
+	return nil, false
+}
+
+// oneLine joins the lines of a multi-line error, as yaml.v3 writes its
+// unmarshal errors, so that each problem stays one line.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
 func splitList(v string) []string {

@@ -60,6 +60,11 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		"default_audience": "",
 		"auth_header":      "Authorization",
 		"anonymous":        "deny",
+
+		"token_type":           "JWT",
+		"unknown_audience":     "allow",
+		"subject_token_header": "X-Subject-Token",
+		"body_digest_header":   "X-Body-SHA256",
 	}
 	raw := defaultRaw(t)
 	got := map[string]string{}
@@ -101,6 +106,18 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		{"DefaultAudience is the issuer", s.DefaultAudience, "http://localhost:8080"},
 		{"AuthHeader", s.AuthHeader, "Authorization"},
 		{"Anonymous", s.Anonymous, false},
+		{"TokenType", s.TokenType, "JWT"},
+		{"SubjectTokenHeader", s.SubjectTokenHeader, "X-Subject-Token"},
+		{"BodyDigestHeader", s.BodyDigestHeader, "X-Body-SHA256"},
+		{"ConfigPath", s.ConfigPath, ""},
+		{"Issuers is nil", s.Issuers == nil, true},
+		{"Profiles.Audiences is nil", s.Profiles.Audiences == nil, true},
+		{"Profiles.DenyUnknown", s.Profiles.DenyUnknown, false},
+	}
+	wantDefault := service.AudienceProfile{TTL: 5 * time.Minute, RefreshMargin: 30 * time.Second,
+		Claims: service.ProfileStandard, Type: service.TypeJWT}
+	if diff := cmp.Diff(wantDefault, s.Profiles.Default); diff != "" {
+		t.Errorf("default profile (-want +got):\n%s", diff)
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -232,6 +249,31 @@ func TestYAMLErrors(t *testing.T) {
 	}
 }
 
+// The new flat settings resolve as every other: flag, variable, file,
+// default.
+func TestProfileSettingsPrecedence(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "jwt-up.yaml")
+	text := "token_type: at+jwt\nunknown_audience: deny\nsubject_token_header: X-From-File\n" +
+		"body_digest_header: X-Digest-File\n"
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := resolve(t, env{"JWTUP_CONFIG": path, "JWTUP_TOKEN_TYPE": "txntoken+jwt",
+		"JWTUP_SUBJECT_TOKEN_HEADER": "X-From-Env"}, "--subject-token-header", "X-From-Flag")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := parseSettings(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []any{s.TokenType, s.Profiles.DenyUnknown, s.SubjectTokenHeader, s.BodyDigestHeader, s.ConfigPath}
+	want := []any{"txntoken+jwt", true, "X-From-Flag", "X-Digest-File", path}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("settings (-want +got):\n%s", diff)
+	}
+}
+
 func TestYAMLUnknownKeyStopsCommand(t *testing.T) {
 	e := testEnv(t).with("JWTUP_CONFIG", "testdata/unknown.yaml")
 	_, _, err := run(t, e, "migrate")
@@ -292,6 +334,21 @@ func TestInvalidSettings(t *testing.T) {
 		{name: "empty data dir", key: "data_dir", value: ""},
 		{name: "admin key that is also a gateway key", key: "admin_keys", value: "one-key-for-everything",
 			extra: map[string]string{"gateway_keys": "one-key-for-everything"}},
+		{name: "unknown token type", key: "token_type", value: "jwt"},
+		{name: "empty token type", key: "token_type", value: ""},
+		{name: "at+jwt with kong-headers", key: "token_type", value: "at+jwt",
+			extra: map[string]string{"claims_profile": "kong-headers"}},
+		{name: "txntoken+jwt with kong-headers", key: "token_type", value: "txntoken+jwt",
+			extra: map[string]string{"claims_profile": "kong-headers"}},
+		{name: "bad unknown audience", key: "unknown_audience", value: "refuse"},
+		{name: "subject token header Authorization", key: "subject_token_header", value: "Authorization"},
+		{name: "subject token header authorization", key: "subject_token_header", value: "authorization"},
+		{name: "subject token header with space", key: "subject_token_header", value: "X Subject"},
+		{name: "empty subject token header", key: "subject_token_header", value: ""},
+		{name: "body digest header Authorization", key: "body_digest_header", value: "AUTHORIZATION"},
+		{name: "body digest header with colon", key: "body_digest_header", value: "X-Body:"},
+		{name: "body digest header that is the subject token header", key: "body_digest_header",
+			value: "x-subject-token"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -368,6 +425,16 @@ func TestValidSettings(t *testing.T) {
 		{"default audience", "default_audience", "orders-api",
 			func(s settings) bool { return s.DefaultAudience == "orders-api" }},
 		{"every algorithm", "signing_alg", "EdDSA", func(s settings) bool { return s.SigningAlg == "EdDSA" }},
+		{"token type at+jwt", "token_type", "at+jwt", func(s settings) bool {
+			return s.TokenType == "at+jwt" && s.Profiles.Default.Type == "at+jwt"
+		}},
+		{"token type txntoken+jwt", "token_type", "txntoken+jwt",
+			func(s settings) bool { return s.Profiles.Default.Type == "txntoken+jwt" }},
+		{"unknown audience deny", "unknown_audience", "deny", func(s settings) bool { return s.Profiles.DenyUnknown }},
+		{"subject token header", "subject_token_header", "X-Id-Token",
+			func(s settings) bool { return s.SubjectTokenHeader == "X-Id-Token" }},
+		{"body digest header", "body_digest_header", "Content-Digest",
+			func(s settings) bool { return s.BodyDigestHeader == "Content-Digest" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
