@@ -848,5 +848,5 @@ func compactValue(name string, raw json.RawMessage) (json.RawMessage, error) {
 
 // refuse returns ErrSubjectToken with a reason.
 func refuse(format string, args ...any) error {
-	return fmt.Errorf("%w: subject token: %s", ErrSubjectToken, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: %s", ErrSubjectToken, fmt.Sprintf(format, args...))
 }

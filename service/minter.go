@@ -208,7 +208,7 @@ func (m *Minter) sign(p *profile, r *MintRequest, ex *exchange) (store.Token, er
 			spec.times.exp = ex.expiresAt
 		}
 		if !spec.times.exp.After(now) {
-			return store.Token{}, fmt.Errorf("%w: subject token: expired", ErrSubjectToken)
+			return store.Token{}, fmt.Errorf("%w: expired", ErrSubjectToken)
 		}
 		spec.act, spec.carried = ex.act, ex.carried
 	}
