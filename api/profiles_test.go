@@ -284,3 +284,25 @@ func TestForwardAuthBinding(t *testing.T) {
 		t.Errorf("forwarded method and URI alone: got %d, want 200 (they do not ask for binding)", plain.Status)
 	}
 }
+
+func TestSubjectTokenNeverLogged(t *testing.T) {
+	t.Parallel()
+	e := profileEnv(t, false)
+	good := outsideToken(t, e, map[string]any{"sub": "user-3", "email": "u3@example.com"})
+	forged := good[:len(good)-4] + "AAAA"
+
+	e.mint(t, `{"subject_token":"`+good+`"}`)
+	checkProblem(t, e.postToken(t, `{"subject_token":"`+forged+`"}`), http.StatusUnauthorized)
+	e.do(t, authRequest(http.MethodGet, "/v1/auth", "X-Subject-Token", "Bearer "+good))
+	e.do(t, authRequest(http.MethodGet, "/v1/auth", "X-Subject-Token", forged))
+
+	logs := e.logs.String()
+	if !strings.Contains(logs, "/v1/auth") {
+		t.Fatal("no access lines were logged: the check below would prove nothing")
+	}
+	for _, part := range strings.Split(good, ".") {
+		if strings.Contains(logs, part) {
+			t.Fatalf("a part of the subject token is in the log:\n%s", logs)
+		}
+	}
+}
