@@ -10,6 +10,9 @@ import (
 	"github.com/jwt-up/jwt-up/store/jwks"
 )
 
+// The HTTP fetcher is what the verifier fetches issuers' keys with.
+var _ service.KeySetFetcher = (*jwks.Fetcher)(nil)
+
 // applyProfiles makes the minter mint with the profiles p and re-sign the
 // tokens of issuers. Nothing changes unless both are good.
 func (a *app) applyProfiles(p service.Profiles, issuers []service.TrustedIssuer) error {

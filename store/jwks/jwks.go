@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
-
-	"github.com/jwt-up/jwt-up/service"
 )
 
 // MaxBody is the most bytes of a JWKS document read. Sets of a few keys
@@ -29,8 +27,6 @@ type Fetcher struct {
 	// Client makes the requests; nil means a client with a 5 s timeout.
 	Client *http.Client
 }
-
-var _ service.KeySetFetcher = (*Fetcher)(nil)
 
 // FetchKeySet gets and parses the JWKS at url, refusing an answer other
 // than 200, a body over MaxBody and a set without keys.
