@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
+	gojson "github.com/goccy/go-json"
 
 	"github.com/jwt-up/jwt-up/service"
 )
@@ -134,19 +136,46 @@ func decodeJSON(r *http.Request, v any) (problemKind, string) {
 		return probInvalid, "the body is not valid UTF-8"
 	}
 
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	err = dec.Decode(v)
-	if err == nil {
-		err = endOfBody(dec)
-	}
-	if err != nil {
+	if err := decodeBody(data, v); err != nil {
 		return probInvalid, decodeDetail(err)
 	}
 	if name, ok := duplicateName(data); ok {
 		return probInvalid, fmt.Sprintf("the name %s appears twice in one object", quoteName(name))
 	}
 	return problemKind{}, ""
+}
+
+// decodeBody decodes data, a whole body, into v, which must point to a
+// struct, refusing unknown fields and trailing data.
+//
+// Decoding is most of what a cache hit costs, and go-json decodes a mint
+// request in a third of the time encoding/json takes. But go-json is
+// lenient where the standard is not (it takes a raw line break inside a
+// string) and names a field that has the wrong type by its Go name. So a
+// body goes to go-json only once encoding/json's scanner has found it
+// valid, and any body go-json refuses is decoded again by encoding/json,
+// whose error names the fault in the client's terms. FuzzDecodeBody holds
+// the two to the same result.
+func decodeBody(data []byte, v any) error {
+	if json.Valid(data) {
+		dec := gojson.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		if dec.Decode(v) == nil {
+			return nil
+		}
+		reflect.ValueOf(v).Elem().SetZero() // undo what go-json decoded
+	}
+	return decodeStandard(data, v)
+}
+
+// decodeStandard is decodeBody with encoding/json alone.
+func decodeStandard(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	return endOfBody(dec)
 }
 
 // endOfBody reports an error unless dec has nothing left but white space.
