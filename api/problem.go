@@ -45,6 +45,7 @@ var (
 	probUnready      = problemKind{"not-ready", "Not ready", http.StatusServiceUnavailable}
 	probCacheDown    = problemKind{"cache-unavailable", "Token cache unavailable", http.StatusServiceUnavailable}
 	probStoreDown    = problemKind{"key-store-unavailable", "Key store unavailable", http.StatusServiceUnavailable}
+	probIssuerDown   = problemKind{"issuer-unavailable", "Trusted issuer unavailable", http.StatusServiceUnavailable}
 )
 
 // errorTable maps the service's sentinel errors to problems. The detail of
@@ -59,6 +60,7 @@ var errorTable = []struct {
 	{service.ErrClaimNotAllowed, probNotAllowed},
 	{service.ErrUnknownAudience, probAudience},
 	{service.ErrSubjectToken, probSubjectToken},
+	{service.ErrIssuerUnavailable, probIssuerDown},
 	{service.ErrNoSigningKey, probNoKey},
 	{service.ErrKeyNotFound, probNotFound},
 	{service.ErrInvalidKey, probInvalid},

@@ -52,7 +52,7 @@ type TokenResponse struct {
 //	@Failure		413		{object}	Problem	"body over 64 KiB"
 //	@Failure		415		{object}	Problem	"not application/json"
 //	@Failure		422		{object}	Problem	"a custom claim names a claim the token sets itself, or one the audience's profile does not allow"
-//	@Failure		503		{object}	Problem	"no usable signing key"
+//	@Failure		503		{object}	Problem	"no usable signing key, or the keys of a subject token's issuer could not be fetched"
 //	@Security		GatewayKey
 //	@Router			/v1/tokens [post]
 func (h *handler) postToken(c *gin.Context) {
@@ -457,7 +457,7 @@ const (
 //	@Failure		403	{object}	Problem	"an audience without a profile while unknown_audience is deny"
 //	@Failure		422	{object}	Problem	"a claim of the subject token conflicts with one jwt-up sets"
 //	@Failure		429	{object}	Problem	"too many failed authentications from this address; see Retry-After"
-//	@Failure		503	{object}	Problem	"no usable signing key"
+//	@Failure		503	{object}	Problem	"no usable signing key, or the keys of a subject token's issuer could not be fetched"
 //	@Security		GatewayKey
 //	@Router			/v1/auth [get]
 func (h *handler) forwardAuth(c *gin.Context) {

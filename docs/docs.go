@@ -250,7 +250,7 @@ const docTemplate = `{
                         }
                     },
                     "503": {
-                        "description": "no usable signing key",
+                        "description": "no usable signing key, or the keys of a subject token's issuer could not be fetched",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         }
@@ -552,7 +552,7 @@ const docTemplate = `{
                         }
                     },
                     "503": {
-                        "description": "no usable signing key",
+                        "description": "no usable signing key, or the keys of a subject token's issuer could not be fetched",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         }

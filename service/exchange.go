@@ -34,6 +34,10 @@ type KeySetFetcher interface {
 // why in words fit for a client; it never holds the token nor key material.
 var ErrSubjectToken = errors.New("invalid subject token")
 
+// ErrIssuerUnavailable means a subject token could not be checked, since
+// its issuer's keys could not be fetched: the fault is not the token's.
+var ErrIssuerUnavailable = errors.New("trusted issuer unavailable")
+
 // MaxSubjectToken is the most bytes of a subject token. Identity tokens
 // are a few KiB at most; a larger one costs parsing and hashing for
 // nothing.
@@ -318,7 +322,8 @@ func (t *trustedKeys) staticKeys(alg string) ([]any, error) {
 func (v *Verifier) jwksKeys(ctx context.Context, t *trustedKeys, alg, kid string) ([]any, error) {
 	set := v.keySet(ctx, t, false)
 	if set == nil {
-		return nil, refuse("keys of issuer %s could not be fetched", t.Issuer)
+		return nil, fmt.Errorf("%w: the keys of issuer %s could not be fetched; try again later",
+			ErrIssuerUnavailable, t.Issuer)
 	}
 	keys := keysOf(set, alg, kid)
 	if len(keys) == 0 && kid != "" {

@@ -466,8 +466,8 @@ func TestVerifierWithoutAnyKeySet(t *testing.T) {
 	v := newTestVerifier(t, clk, fetch, discard(), jwksIssuer("ES256"))
 
 	_, err := v.Verify(context.Background(), es.sign(t, claimsAt(clk.Now(), nil)))
-	want := "subject token: keys of issuer " + testIssuer + " could not be fetched"
-	if !errors.Is(err, ErrSubjectToken) || !strings.Contains(err.Error(), want) {
+	want := "the keys of issuer " + testIssuer + " could not be fetched"
+	if !errors.Is(err, ErrIssuerUnavailable) || errors.Is(err, ErrSubjectToken) || !strings.Contains(err.Error(), want) {
 		t.Errorf("got %v, want %q", err, want)
 	}
 

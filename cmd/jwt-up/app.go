@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 
@@ -36,6 +37,9 @@ type app struct {
 	draining atomic.Bool // set when serve begins to shut down
 
 	verifier *service.Verifier // verifies subject tokens; nil without trusted issuers
+	// reread resolves the settings again, as at start, for a reload.
+	reread func() (settings, error)
+	hup    chan os.Signal // SIGHUP, caught from before the start; nil until serve
 
 	local  store.TokenCache // the in-process token cache
 	shared *redis.Cache     // the shared token cache; nil without Redis
@@ -55,6 +59,13 @@ func newApp(ctx context.Context, fs *pflag.FlagSet, getenv func(string) string, 
 		return nil, err
 	}
 	a := &app{settings: s, raw: raw, log: newLogger(logOut, s.LogLevel, s.LogFormat)}
+	a.reread = func() (settings, error) {
+		raw, err := rawSettings(fs, getenv)
+		if err != nil {
+			return settings{}, err
+		}
+		return parseSettings(raw)
+	}
 
 	if err := a.openStore(ctx); err != nil {
 		return nil, err

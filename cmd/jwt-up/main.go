@@ -56,11 +56,14 @@ func newRootCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Com
 		Short: "Serve the HTTP API (the default command)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			hup := notifyReload()
 			a, err := open(cmd, true)
 			if err != nil {
+				signal.Stop(hup)
 				return err
 			}
 			defer a.Close()
+			a.hup = hup
 			return a.serve(cmd.Context())
 		},
 	}

@@ -37,40 +37,51 @@ func (a *app) applyProfiles(p service.Profiles, issuers []service.TrustedIssuer)
 	return nil
 }
 
-// watchReload reads the profiles and trusted issuers again on SIGHUP, until
-// ctx ends.
-func (a *app) watchReload(ctx context.Context) {
+// notifyReload starts catching SIGHUP, which would otherwise end the
+// process: serve calls it before anything slow, so that a reload sent
+// while jwt-up starts is kept for when it serves.
+func notifyReload() chan os.Signal {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	return hup
+}
+
+// watchReload applies the settings file again on every SIGHUP, until ctx
+// ends.
+func (a *app) watchReload(ctx context.Context) {
+	if a.hup == nil {
+		a.hup = notifyReload()
+	}
 	go func() {
-		defer signal.Stop(hup)
+		defer signal.Stop(a.hup)
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-hup:
+			case <-a.hup:
 				a.reload(ctx)
 			}
 		}
 	}()
 }
 
-// reload reads the settings file's profiles and trusted issuers and uses
-// them from now on; when they are bad, it says why in one line and keeps
-// those in use. Requests in flight finish with the profiles they began
-// with.
+// reload resolves every setting again, as a start would, and applies what
+// can change while serving: the profiles (the default one included),
+// unknown_audience and the trusted issuers. When any setting is bad it
+// says why in one line and keeps those in use. Requests in flight finish
+// with the profiles they began with.
 func (a *app) reload(ctx context.Context) {
-	p, issuers, err := loadProfiles(a.settings.ConfigPath, a.settings)
+	s, err := a.reread()
 	if err == nil {
-		err = a.applyProfiles(p, issuers)
+		err = a.applyProfiles(s.Profiles, s.Issuers)
 	}
 	if err != nil {
-		a.log.ErrorContext(ctx, "reload: kept the profiles in use", "err", err)
+		a.log.ErrorContext(ctx, "reload: kept the profiles in use", "err", oneLine(err))
 		return
 	}
 	if a.verifier != nil {
 		go a.verifier.Prefetch(ctx)
 	}
 	a.log.InfoContext(ctx, "reload: profiles and trusted issuers in use",
-		"profiles", len(p.Audiences), "trusted_issuers", len(issuers))
+		"profiles", len(s.Profiles.Audiences), "trusted_issuers", len(s.Issuers))
 }
