@@ -96,7 +96,8 @@ type Server struct {
 	// GatewayKey is the key Mint presents.
 	GatewayKey string
 
-	log *lockedBuffer
+	log  *lockedBuffer
+	proc *os.Process
 }
 
 // Start runs jwt-up signing with alg until the test ends, and returns
@@ -122,6 +123,7 @@ func Start(t testing.TB, alg string, env ...string) *Server {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start jwt-up: %v", err)
 	}
+	s.proc = cmd.Process
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() { stop(t, cmd, exited, s.log) })
@@ -175,6 +177,10 @@ func stop(t testing.TB, cmd *exec.Cmd, exited <-chan error, log *lockedBuffer) {
 		t.Errorf("jwt-up did not stop within 15s of SIGTERM; log:\n%s", log)
 	}
 }
+
+// Signal sends sig to the jwt-up process, e.g. syscall.SIGHUP to have it
+// read its profiles again.
+func (s *Server) Signal(sig os.Signal) error { return s.proc.Signal(sig) }
 
 // Log returns what the server has written so far.
 func (s *Server) Log() string { return s.log.String() }
