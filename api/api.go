@@ -99,8 +99,9 @@ type handler struct {
 	cfg        Config
 	minter     Minter
 	keys       Keys
-	authHeader string   // cfg.AuthHeader as net/http keys it
-	forwarded  []string // the request headers /v1/auth reads
+	authHeader string            // cfg.AuthHeader as net/http keys it
+	forwarded  []string          // the request headers /v1/auth reads
+	headerKeys map[string]string // their keys in an http.Header
 }
 
 // New returns the router serving every endpoint of jwt-up.
@@ -117,6 +118,10 @@ func New(cfg Config, minter Minter, keys Keys) *gin.Engine {
 		h.cfg.BodyDigestHeader = "X-Body-SHA256"
 	}
 	h.forwarded = append(slices.Clip(forwardHeaders), h.cfg.SubjectTokenHeader, h.cfg.BodyDigestHeader)
+	h.headerKeys = map[string]string{}
+	for _, name := range h.forwarded {
+		h.headerKeys[name] = http.CanonicalHeaderKey(name)
+	}
 
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()

@@ -504,38 +504,39 @@ var textHeaders = []string{hdrConsumerID, hdrConsumerName, hdrConsumerCustom, hd
 // requestFromHeaders builds a mint request from consumer headers. Its
 // errors are written for the client and name the header.
 func (h *handler) requestFromHeaders(hd http.Header) (service.MintRequest, error) {
-	if err := checkHeaders(hd, h.forwarded); err != nil {
+	if err := h.checkHeaders(hd); err != nil {
 		return service.MintRequest{}, err
 	}
 
+	get := func(name string) string { return h.header(hd, name) }
 	var req service.MintRequest
-	if !strings.EqualFold(hd.Get(hdrAnonymous), "true") {
+	if !strings.EqualFold(get(hdrAnonymous), "true") {
 		req.Consumer = service.Consumer{
-			ID:       hd.Get(hdrConsumerID),
-			Username: hd.Get(hdrConsumerName),
-			CustomID: hd.Get(hdrConsumerCustom),
+			ID:       get(hdrConsumerID),
+			Username: get(hdrConsumerName),
+			CustomID: get(hdrConsumerCustom),
 		}
 	}
-	groups, err := headerList(hdrGroups, strings.SplitSeq(hd.Get(hdrGroups), ","), service.MaxGroups)
+	groups, err := headerList(hdrGroups, strings.SplitSeq(get(hdrGroups), ","), service.MaxGroups)
 	if err != nil {
 		return service.MintRequest{}, err
 	}
-	scopes, err := headerList(hdrScope, strings.FieldsSeq(hd.Get(hdrScope)), service.MaxScopes)
+	scopes, err := headerList(hdrScope, strings.FieldsSeq(get(hdrScope)), service.MaxScopes)
 	if err != nil {
 		return service.MintRequest{}, err
 	}
 	req.Groups, req.Scopes = groups, scopes
 
-	credential := hd.Get(hdrCredential)
+	credential := get(hdrCredential)
 	if credential == "" {
-		credential = hd.Get(hdrCredentialOld)
+		credential = get(hdrCredentialOld)
 	}
 	if credential != "" {
 		req.Credential = &service.Credential{Identifier: credential}
 	}
-	req.AuthenticatedUserID = hd.Get(hdrUserID)
-	req.Audience = hd.Get(hdrAudience)
-	req.SubjectToken = hd.Get(h.cfg.SubjectTokenHeader)
+	req.AuthenticatedUserID = get(hdrUserID)
+	req.Audience = get(hdrAudience)
+	req.SubjectToken = get(h.cfg.SubjectTokenHeader)
 	if token, ok := bearer(req.SubjectToken); ok {
 		req.SubjectToken = token
 	}
@@ -548,24 +549,34 @@ func (h *handler) requestFromHeaders(hd http.Header) (service.MintRequest, error
 // the sign that binding is meant: other proxies send the forwarded method
 // and URI on every request.
 func (h *handler) boundRequest(hd http.Header) *service.BoundRequest {
-	digest := hd.Get(h.cfg.BodyDigestHeader)
+	digest := h.header(hd, h.cfg.BodyDigestHeader)
 	if digest == "" {
 		return nil
 	}
 	return &service.BoundRequest{
-		Method:     hd.Get(hdrForwardedMethod),
-		Path:       hd.Get(hdrForwardedURI),
+		Method:     h.header(hd, hdrForwardedMethod),
+		Path:       h.header(hd, hdrForwardedURI),
 		BodySHA256: digest,
 	}
+}
+
+// header returns the first value of the /v1/auth request header name.
+// Its key in hd was computed at New: canonicalising a name such as
+// X-Consumer-ID anew would allocate on every request.
+func (h *handler) header(hd http.Header, name string) string {
+	if v := hd[h.headerKeys[name]]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // checkHeaders refuses a header that /v1/auth reads when it is given more
 // than once (which of two consumer ids would be meant?), is not valid
 // UTF-8, holds a control character, or is one of textHeaders and longer
 // than service.MaxTextLength.
-func checkHeaders(hd http.Header, names []string) error {
-	for _, name := range names {
-		values := hd.Values(name)
+func (h *handler) checkHeaders(hd http.Header) error {
+	for _, name := range h.forwarded {
+		values := hd[h.headerKeys[name]]
 		switch {
 		case len(values) == 0:
 			continue
