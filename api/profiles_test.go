@@ -218,6 +218,15 @@ func TestSubjectTokenRefusedWithoutLockout(t *testing.T) {
 	if tr := e.mint(t, consumerBody("alice")); tr.Token == "" {
 		t.Error("no token after refused subject tokens")
 	}
+	e.mint(t, `{"subject_token":"`+outsideToken(t, e, map[string]any{"sub": "user-8"})+`"}`)
+
+	metrics := string(e.do(t, newRequest(http.MethodGet, "/metrics", "")).Body)
+	for result, want := range map[string]float64{"refused": 30, "verified": 1, "issuer_unavailable": 0} {
+		got, ok := metricValue(t, metrics, "jwtup_subject_tokens_total", map[string]string{"result": result})
+		if !ok || got != want {
+			t.Errorf("jwtup_subject_tokens_total{result=%q} = %v (found %v), want %v", result, got, ok, want)
+		}
+	}
 }
 
 func TestForwardAuthSubjectToken(t *testing.T) {

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,6 +13,7 @@ type Metrics struct {
 	minted  *prometheus.CounterVec
 	cache   *prometheus.CounterVec
 	signing *prometheus.HistogramVec
+	subject *prometheus.CounterVec
 }
 
 // NewMetrics registers the service's collectors on reg, with a gauge of the
@@ -31,14 +33,21 @@ func NewMetrics(reg prometheus.Registerer, keys *KeyManager) *Metrics {
 			Help:    "Time to sign one token, by algorithm.",
 			Buckets: prometheus.ExponentialBuckets(0.00002, 2.5, 10),
 		}, []string{"alg"}),
+		subject: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jwtup_subject_tokens_total",
+			Help: "Subject tokens checked for re-signing, by result: verified, refused or issuer_unavailable.",
+		}, []string{"result"}),
 	}
 	age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "jwtup_active_key_age_seconds",
 		Help: "How long the current signing key has signed.",
 	}, func() float64 { return keys.ActiveAge().Seconds() })
-	reg.MustRegister(m.minted, m.cache, m.signing, age)
+	reg.MustRegister(m.minted, m.cache, m.signing, m.subject, age)
 	for _, r := range []string{"hit", "miss", "error"} {
 		m.cache.WithLabelValues(r)
+	}
+	for _, r := range []string{"verified", "refused", "issuer_unavailable"} {
+		m.subject.WithLabelValues(r)
 	}
 	return m
 }
@@ -54,4 +63,19 @@ func (m *Metrics) signed(alg string, d time.Duration) {
 		m.minted.WithLabelValues(alg).Inc()
 		m.signing.WithLabelValues(alg).Observe(d.Seconds())
 	}
+}
+
+// subjectChecked counts a subject token check by its outcome.
+func (m *Metrics) subjectChecked(err error) {
+	if m == nil {
+		return
+	}
+	result := "verified"
+	switch {
+	case errors.Is(err, ErrIssuerUnavailable):
+		result = "issuer_unavailable"
+	case err != nil:
+		result = "refused"
+	}
+	m.subject.WithLabelValues(result).Inc()
 }

@@ -25,6 +25,7 @@ func (m *Minter) exchange(ctx context.Context, p *profile, r *MintRequest) (*exc
 		return nil, fmt.Errorf("%w: no trusted issuer is configured, so subject_token cannot be used", ErrSubjectToken)
 	}
 	vt, err := ref.v.Verify(ctx, r.SubjectToken)
+	m.metrics.subjectChecked(err)
 	if err != nil {
 		return nil, err
 	}
