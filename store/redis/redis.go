@@ -3,7 +3,7 @@
 // notices between replicas over pub/sub.
 //
 // Layout: all tokens of one consumer live in one hash,
-// "jwtup:v1:{<digest of the subject>}", one field per set of mint inputs.
+// "jwtup:v2:{<digest of the subject>}", one field per set of mint inputs.
 // The braces make the subject digest a Cluster hash tag, so one consumer's
 // tokens sit in one slot; a purge is one UNLINK whatever the number of
 // tokens; no command ever scans the keyspace.
@@ -14,6 +14,8 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -26,12 +28,14 @@ import (
 	"github.com/jwt-up/jwt-up/store"
 )
 
-// keyPrefix starts every key and channel; the version changes when the
-// layout does, so replicas of two versions never read each other's entries.
-const keyPrefix = "jwtup:v1:"
+// keyPrefix starts every key; the version changes when the layout of an
+// entry does, so that entries of the old layout are never read.
+const keyPrefix = "jwtup:v2:"
 
-// eventsChannel carries purges ("purge <subject>") and key changes ("keys").
-const eventsChannel = keyPrefix + "events"
+// eventsChannel carries purges ("purge <subject>") and key changes
+// ("keys"). Its name stays when entries change, so that replicas of two
+// versions still hear each other during an upgrade.
+const eventsChannel = "jwtup:v1:events"
 
 // Cache is a store.TokenCache in Redis.
 type Cache struct {
@@ -138,30 +142,115 @@ func hashKey(subject string) string {
 	return keyPrefix + "{" + base64.RawURLEncoding.EncodeToString(sum[:12]) + "}"
 }
 
-// encode packs a token as "stale|exp|kid|token" (milliseconds); neither a
-// kid nor a compact JWS holds a '|'.
+// An entry is "stale|exp|" (milliseconds, so that the add script can read
+// the stale time), then the token in one of two forms:
+//
+//   - 'J' and the three parts of a compact JWS, base64url-decoded, each
+//     after its length as a uvarint; the kid is the one in its header.
+//     Kept decoded, an RS256 token takes a quarter less memory than as
+//     text, which for a Redis hash value over 64 bytes is the difference
+//     between an allocation of 640 bytes and one of 896;
+//   - 'T', the kid after its length as a uvarint, and the token as text,
+//     for any other value.
 func encode(t store.Token) string {
-	return strconv.FormatInt(t.StaleAt.UnixMilli(), 10) + "|" +
-		strconv.FormatInt(t.ExpiresAt.UnixMilli(), 10) + "|" + t.KID + "|" + t.Value
+	b := make([]byte, 0, 32+len(t.Value))
+	b = strconv.AppendInt(b, t.StaleAt.UnixMilli(), 10)
+	b = append(b, '|')
+	b = strconv.AppendInt(b, t.ExpiresAt.UnixMilli(), 10)
+	b = append(b, '|')
+	if jws, ok := appendJWS(append(b, 'J'), t); ok {
+		return string(jws)
+	}
+	b = binary.AppendUvarint(append(b, 'T'), uint64(len(t.KID)))
+	b = append(b, t.KID...)
+	return string(append(b, t.Value...))
 }
 
+// appendJWS appends t's token in the decoded form, if it is a compact JWS
+// whose header names t's kid.
+func appendJWS(b []byte, t store.Token) ([]byte, bool) {
+	parts := strings.Split(t.Value, ".")
+	if len(parts) != 3 {
+		return nil, false
+	}
+	for i, p := range parts {
+		raw, err := base64.RawURLEncoding.DecodeString(p)
+		if err != nil || (i == 0 && headerKID(raw) != t.KID) {
+			return nil, false
+		}
+		b = binary.AppendUvarint(b, uint64(len(raw)))
+		b = append(b, raw...)
+	}
+	return b, true
+}
+
+// headerKID returns the kid of a JWS header, or "".
+func headerKID(header []byte) string {
+	var h struct {
+		KID string `json:"kid"`
+	}
+	if json.Unmarshal(header, &h) != nil {
+		return ""
+	}
+	return h.KID
+}
+
+// errMalformed means an entry is not one encode wrote.
+var errMalformed = errors.New("redis: malformed cache entry")
+
+// decode unpacks an entry of subject's hash.
 func decode(subject, v string) (store.Token, error) {
-	parts := strings.SplitN(v, "|", 4)
-	if len(parts) != 4 {
-		return store.Token{}, errors.New("redis: malformed cache entry")
+	staleText, rest, ok1 := strings.Cut(v, "|")
+	expText, rest, ok2 := strings.Cut(rest, "|")
+	stale, err1 := strconv.ParseInt(staleText, 10, 64)
+	exp, err2 := strconv.ParseInt(expText, 10, 64)
+	if !ok1 || !ok2 || err1 != nil || err2 != nil || rest == "" {
+		return store.Token{}, errMalformed
 	}
-	stale, err1 := strconv.ParseInt(parts[0], 10, 64)
-	exp, err2 := strconv.ParseInt(parts[1], 10, 64)
-	if err1 != nil || err2 != nil {
-		return store.Token{}, errors.New("redis: malformed cache entry")
+	t := store.Token{Subject: subject, ExpiresAt: time.UnixMilli(exp), StaleAt: time.UnixMilli(stale)}
+
+	var ok bool
+	switch rest[0] {
+	case 'J':
+		t.Value, t.KID, ok = decodeJWS([]byte(rest[1:]))
+	case 'T':
+		t.KID, t.Value, ok = decodeText(rest[1:])
 	}
-	return store.Token{
-		Subject:   subject,
-		Value:     parts[3],
-		KID:       parts[2],
-		ExpiresAt: time.UnixMilli(exp),
-		StaleAt:   time.UnixMilli(stale),
-	}, nil
+	if !ok {
+		return store.Token{}, errMalformed
+	}
+	return t, nil
+}
+
+// decodeText splits the text form into the kid and the token.
+func decodeText(v string) (kid, token string, ok bool) {
+	n, size := binary.Uvarint([]byte(v[:min(len(v), binary.MaxVarintLen64)]))
+	if size <= 0 || n > uint64(len(v)-size) {
+		return "", "", false
+	}
+	return v[size : size+int(n)], v[size+int(n):], true
+}
+
+// decodeJWS turns the decoded parts of a token back into a compact JWS,
+// and returns it with the kid of its header.
+func decodeJWS(data []byte) (token, kid string, ok bool) {
+	enc := base64.RawURLEncoding
+	b := make([]byte, 0, len(data)*4/3+8)
+	for i := range 3 {
+		n, size := binary.Uvarint(data)
+		if size <= 0 || n > uint64(len(data)-size) {
+			return "", "", false
+		}
+		part := data[size : size+int(n)]
+		data = data[size+int(n):]
+		if i == 0 {
+			kid = headerKID(part)
+		} else {
+			b = append(b, '.')
+		}
+		b = enc.AppendEncode(b, part)
+	}
+	return string(b), kid, len(data) == 0
 }
 
 // Get returns the token of k, or store.ErrNotFound.

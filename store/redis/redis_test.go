@@ -383,7 +383,7 @@ func TestKeySlot(t *testing.T) {
 func TestHashKeyTag(t *testing.T) {
 	subjects := []string{
 		"svc", "", "{", "}", "{}", "}{", "svc{a}", "svc{b}", "a{b}c{d}",
-		"{jwtup:v1:}", "client/éè", strings.Repeat("x{", 500),
+		"{jwtup:v2:}", "client/éè", strings.Repeat("x{", 500),
 	}
 	seen := map[string]string{}
 	for _, s := range subjects {
@@ -725,6 +725,15 @@ func randomText(t *testing.T, n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)[:n]
 }
 
+func randomBytes(t *testing.T, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // TestMemoryPerToken reports what a token costs in Redis, for sizing. The
 // figure is only a sanity bound: other tests may write meanwhile.
 func TestMemoryPerToken(t *testing.T) {
@@ -744,10 +753,13 @@ func TestMemoryPerToken(t *testing.T) {
 			for i := range subjects {
 				subjects[i] = subject(t, c, "svc")
 			}
-			// An RS256 token is about 800 characters; the kid and digest
-			// are SHA-256 in base64url.
-			value := randomText(t, 100) + "." + randomText(t, 358) + "." + randomText(t, 342)
+			// An RS256 token as jwt-up mints it: a header with a kid
+			// (SHA-256 in base64url, like the digest), 260 bytes of claims
+			// and a 256-byte signature, about 800 characters in all.
 			kid := randomText(t, 43)
+			enc := base64.RawURLEncoding
+			header := enc.EncodeToString([]byte(`{"alg":"RS256","kid":"` + kid + `","typ":"JWT"}`))
+			value := header + "." + enc.EncodeToString(randomBytes(t, 260)) + "." + enc.EncodeToString(randomBytes(t, 256))
 
 			before := usedMemory(t, c)
 			for i := range tokens {
@@ -763,9 +775,54 @@ func TestMemoryPerToken(t *testing.T) {
 
 			t.Logf("%d tokens of %d bytes: %d bytes per token in Redis",
 				tokens, len(value), perToken)
-			if perToken > 2048 {
-				t.Errorf("%d bytes per token, want under 2 KiB", perToken)
+			if perToken > 1229 {
+				t.Errorf("%d bytes per token, want at most 1.2 KiB", perToken)
 			}
 		})
+	}
+}
+
+func TestEntryRoundTrip(t *testing.T) {
+	enc := base64.RawURLEncoding
+	jws := func(header string) string {
+		return enc.EncodeToString([]byte(header)) + "." + enc.EncodeToString([]byte(`{"sub":"a"}`)) + "." +
+			enc.EncodeToString(randomBytes(t, 64))
+	}
+	now := time.UnixMilli(1_796_000_000_123)
+	cases := []struct {
+		name, value, kid string
+		form             byte
+	}{
+		{"jwt-up token", jws(`{"alg":"ES256","kid":"k1","typ":"JWT"}`), "k1", 'J'},
+		{"kid not in the header", jws(`{"alg":"ES256","kid":"other"}`), "k1", 'T'},
+		{"header not JSON", jws(`not json`), "k1", 'T'},
+		{"not base64url", "a.b!.c", "k1", 'T'},
+		{"two parts", "a.b", "k1", 'T'},
+		{"with a bar", "x|y|z", "k|1", 'T'},
+		{"empty", "", "", 'T'},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			in := store.Token{Subject: "s", Value: tc.value, KID: tc.kid,
+				ExpiresAt: now.Add(time.Minute), StaleAt: now}
+			entry := encode(in)
+			if form := entry[strings.LastIndexByte(entry[:28], '|')+1]; form != tc.form {
+				t.Errorf("stored in form %q, want %q", form, tc.form)
+			}
+			out, err := decode("s", entry)
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			if out.Value != in.Value || out.KID != in.KID || !out.ExpiresAt.Equal(in.ExpiresAt) || !out.StaleAt.Equal(in.StaleAt) {
+				t.Errorf("got %+v, want %+v", out, in)
+			}
+		})
+	}
+
+	good := encode(store.Token{Value: jws(`{"kid":"k1"}`), KID: "k1", ExpiresAt: now, StaleAt: now})
+	for _, bad := range []string{"", "1|2|", "1|2|X", "x|2|T\x01kv", "1|2", "1|2|T\x09k", good[:len(good)-1], good + "x", "1|2|J\xff"} {
+		if _, err := decode("s", bad); err == nil {
+			t.Errorf("decode(%q) = nil error, want malformed", bad)
+		}
 	}
 }
