@@ -2,7 +2,6 @@ package service
 
 import (
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -249,9 +248,4 @@ func errorDetail(err error) string {
 		return s[len(prefix):]
 	}
 	return s
-}
-
-// fingerprintString is a profile fingerprint as text, for tests and logs.
-func fingerprintString(f [sha256.Size]byte) string {
-	return base64.RawURLEncoding.EncodeToString(f[:8])
 }
