@@ -137,6 +137,25 @@ func (v *Verifier) add(t TrustedIssuer) error {
 	return nil
 }
 
+// KeepKeySets takes over the JWKS that old holds for each issuer that has
+// the same JWKS URL here, with the time it was fetched: a reload of the
+// settings then neither waits for the issuers nor fails while one is
+// unreachable. Call it before v verifies anything.
+func (v *Verifier) KeepKeySets(old *Verifier) {
+	if old == nil {
+		return
+	}
+	for name, t := range v.issuers {
+		prev, ok := old.issuers[name]
+		if !ok || t.JWKSURL == "" || prev.JWKSURL != t.JWKSURL {
+			continue
+		}
+		prev.mu.Lock()
+		t.set, t.fetchedAt, t.triedAt, t.tries = prev.set, prev.fetchedAt, prev.triedAt, prev.tries
+		prev.mu.Unlock()
+	}
+}
+
 // Prefetch fetches the JWKS of every issuer that has one, unless it is
 // fresh, in parallel, and returns when all are done. Failures are logged,
 // not returned: Verify fetches again on use.

@@ -778,3 +778,35 @@ func TestExchangeTrustedIssuerCheck(t *testing.T) {
 		})
 	}
 }
+
+func TestVerifierKeepKeySets(t *testing.T) {
+	clk := newClock()
+	es := newIssuerKey(t, "ES256", "es")
+	fetch := &fakeFetcher{}
+	fetch.serve(keySetOf(t, es.public(t, "")), nil)
+	old := newTestVerifier(t, clk, fetch, discard(), jwksIssuer("ES256"))
+	if _, err := old.Verify(context.Background(), es.sign(t, claimsAt(clk.Now(), nil))); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+
+	// The issuer is down when the settings reload: the new verifier goes
+	// on with the keys the old one fetched, and fetches nothing.
+	fetch.serve(nil, errors.New("connection refused"))
+	same := newTestVerifier(t, clk, fetch, discard(), jwksIssuer("ES256"))
+	same.KeepKeySets(old)
+	if _, err := same.Verify(context.Background(), es.sign(t, claimsAt(clk.Now(), nil))); err != nil {
+		t.Errorf("after KeepKeySets: %v", err)
+	}
+	if got := fetch.count(); got != 1 {
+		t.Errorf("got %d fetches, want the 1 of the old verifier", got)
+	}
+
+	// A JWKS URL that changed is not the same set.
+	moved := jwksIssuer("ES256")
+	moved.JWKSURL += "?v=2"
+	other := newTestVerifier(t, clk, fetch, discard(), moved)
+	other.KeepKeySets(old)
+	if _, err := other.Verify(context.Background(), es.sign(t, claimsAt(clk.Now(), nil))); !errors.Is(err, ErrIssuerUnavailable) {
+		t.Errorf("with a new JWKS URL: %v, want ErrIssuerUnavailable", err)
+	}
+}

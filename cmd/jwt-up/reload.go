@@ -22,6 +22,7 @@ func (a *app) applyProfiles(p service.Profiles, issuers []service.TrustedIssuer)
 		if err != nil {
 			return err
 		}
+		v.KeepKeySets(a.verifier)
 		verifier = v
 	}
 	if err := a.minter.SetProfiles(p); err != nil {
