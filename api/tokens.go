@@ -140,7 +140,7 @@ func decodeJSON(r *http.Request, v any) (problemKind, string) {
 		return probInvalid, decodeDetail(err)
 	}
 	if name, ok := duplicateName(data); ok {
-		return probInvalid, fmt.Sprintf("the name %s appears twice in one object", quoteName(name))
+		return probInvalid, fmt.Sprintf("the name %s appears twice in one object", service.QuoteText(name))
 	}
 	return problemKind{}, ""
 }
@@ -354,20 +354,6 @@ func foldRune(r rune) rune {
 	return least
 }
 
-// quoteName quotes a client-supplied name for a detail, cut to a length
-// that keeps the detail readable.
-func quoteName(name string) string {
-	const most = 64
-	if len(name) <= most {
-		return strconv.Quote(name)
-	}
-	cut := most
-	for cut > 0 && !utf8.RuneStart(name[cut]) {
-		cut--
-	}
-	return strconv.Quote(name[:cut]) + "…"
-}
-
 // decodeDetail turns a decoding error into words for the client.
 func decodeDetail(err error) string {
 	var (
@@ -389,7 +375,7 @@ func decodeDetail(err error) string {
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.TrimPrefix(err.Error(), "json: unknown field ")
 		if name, uerr := strconv.Unquote(field); uerr == nil {
-			field = quoteName(name)
+			field = service.QuoteText(name)
 		}
 		return "unknown field " + field
 	case err.Error() == "trailing data":

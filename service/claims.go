@@ -1,7 +1,6 @@
 package service
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -119,14 +118,6 @@ type tokenSpec struct {
 	carried  map[string]json.RawMessage // claims from a subject token
 }
 
-// buildClaims returns the JSON payload of a token for the request r with
-// the claims of the layout and the token type of profile p.
-func buildClaims(p Profile, r *MintRequest, iss, aud, jti string, t claimTimes) ([]byte, error) {
-	r.Audience = aud
-	prof := &profile{AudienceProfile: AudienceProfile{Claims: p, Type: TypeJWT}}
-	return tokenSpec{p: prof, r: r, iss: iss, jti: jti, times: t}.claims()
-}
-
 // claims returns the JSON payload of the token s describes.
 func (s tokenSpec) claims() ([]byte, error) {
 	body, err := json.Marshal(s.layout())
@@ -195,29 +186,27 @@ func (s tokenSpec) appendExtras(obj []byte) []byte {
 	if s.act == nil && len(s.p.staticJSON) == 0 && len(s.carried) == 0 && len(s.r.Claims) == 0 {
 		return obj
 	}
-	var buf bytes.Buffer
-	buf.Write(obj[:len(obj)-1]) // drop the closing brace
-	member := func(name string, value []byte) {
-		quoted, _ := json.Marshal(name) // a string always encodes
-		buf.WriteByte(',')
-		buf.Write(quoted)
-		buf.WriteByte(':')
-		buf.Write(value)
-	}
+	b := obj[:len(obj)-1] // drop the closing brace
 	if s.act != nil {
-		member("act", s.act)
+		b = appendMember(b, "act", s.act)
 	}
-	buf.Write(s.p.staticJSON)
+	b = append(b, s.p.staticJSON...)
 	for _, name := range sortedNames(s.carried) {
 		if !s.p.static(name) {
-			member(name, s.carried[name])
+			b = appendMember(b, name, s.carried[name])
 		}
 	}
 	for _, name := range s.r.sortedClaimNames() {
-		member(name, s.r.Claims[name])
+		b = appendMember(b, name, s.r.Claims[name])
 	}
-	buf.WriteByte('}')
-	return buf.Bytes()
+	return append(b, '}')
+}
+
+// appendMember appends ,"name":value to the members of a JSON object.
+func appendMember(b []byte, name string, value []byte) []byte {
+	quoted, _ := json.Marshal(name) // a string always encodes
+	b = append(append(append(b, ','), quoted...), ':')
+	return append(b, value...)
 }
 
 func orNone(s string) string {

@@ -299,11 +299,11 @@ func decodePart(part string, v any) error {
 func (v *Verifier) issuerOf(tok *subjectToken) (*trustedKeys, error) {
 	t, ok := v.issuers[tok.iss]
 	if !ok {
-		return nil, refuse("issuer %s is not trusted", quoteText(tok.iss))
+		return nil, refuse("issuer %s is not trusted", QuoteText(tok.iss))
 	}
 	if !slices.Contains(t.Algorithms, tok.alg) {
 		return nil, refuse("algorithm %s is not accepted from issuer %s",
-			quoteText(tok.alg), t.Issuer)
+			QuoteText(tok.alg), t.Issuer)
 	}
 	return t, nil
 }
@@ -353,7 +353,7 @@ func (v *Verifier) jwksKeys(ctx context.Context, t *trustedKeys, alg, kid string
 	case len(keys) > 0:
 		return keys, nil
 	case kid != "":
-		return nil, refuse("no key of issuer %s has kid %s", t.Issuer, quoteText(kid))
+		return nil, refuse("no key of issuer %s has kid %s", t.Issuer, QuoteText(kid))
 	}
 	return nil, refuse("no key of issuer %s fits algorithm %s", t.Issuer, alg)
 }

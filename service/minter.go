@@ -256,7 +256,7 @@ func (m *Minter) cacheKey(p *profile, r *MintRequest, ex *exchange) store.TokenK
 	} else {
 		b = append(b, 0)
 	}
-	b = appendInputs(b, p.Claims, r)
+	b = appendInputs(b, r)
 	sum := sha256.Sum256(b)
 	*buf = b
 	digestBufs.Put(buf)
@@ -270,22 +270,19 @@ func (m *Minter) cacheKey(p *profile, r *MintRequest, ex *exchange) store.TokenK
 // on every request, hit or miss.
 var digestBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
-// appendInputs encodes every input of a mint without ambiguity: each string
-// and list is prefixed with its length, so no two requests encode alike.
-// Audience is the one after the default applied; claims come in name order,
-// compacted by Validate.
-func appendInputs(b []byte, p Profile, r *MintRequest) []byte {
-	str := func(s string) {
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		b = append(b, s...)
-	}
+// appendInputs encodes every input of a request without ambiguity: each
+// string and list is prefixed with its length, so no two requests encode
+// alike. Audience is the one after the default applied; claims come in
+// name order, compacted by Validate. The claim layout is in the profile's
+// fingerprint.
+func appendInputs(b []byte, r *MintRequest) []byte {
+	str := func(s string) { b = appendField(b, s) }
 	list := func(l []string) {
 		b = binary.AppendUvarint(b, uint64(len(l)))
 		for _, s := range l {
 			str(s)
 		}
 	}
-	str(string(p))
 	str(r.Consumer.ID)
 	str(r.Consumer.Username)
 	str(r.Consumer.CustomID)
@@ -307,6 +304,13 @@ func appendInputs(b []byte, p Profile, r *MintRequest) []byte {
 		str(string(r.Claims[n]))
 	}
 	return b
+}
+
+// appendField appends s after its length, so that fields written one after
+// the other never read two ways ("ab" + "c" is not "a" + "bc").
+func appendField[T ~string | ~[]byte](b []byte, s T) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
 }
 
 // activeKey returns the key that signs now, or nil.

@@ -84,8 +84,8 @@ func (p AudienceProfile) Check() error {
 		if i > 0 && slices.ContainsFunc(names[:i], func(n string) bool { return equalFold(n, name) }) {
 			return fmt.Errorf("static_claims: %q is given twice, in two cases", name)
 		}
-		if err := checkText("static_claims: name", name, MaxClaimNameLength); err != nil {
-			return errors.New(errorDetail(err))
+		if fault := textFault(name, MaxClaimNameLength); fault != "" {
+			return fmt.Errorf("static_claims: name %s", fault)
 		}
 		if p.reserved(name) {
 			return fmt.Errorf("static_claims: %q is set by jwt-up itself", name)
@@ -135,8 +135,8 @@ func (p Profiles) Check() error {
 		if aud == "" {
 			return errors.New("profiles: an audience is empty")
 		}
-		if err := checkText("profiles: audience", aud, MaxTextLength); err != nil {
-			return errors.New(errorDetail(err))
+		if fault := textFault(aud, MaxTextLength); fault != "" {
+			return fmt.Errorf("profiles: audience %s", fault)
 		}
 		if err := p.Audiences[aud].Check(); err != nil {
 			return fmt.Errorf("profiles.%s.%w", aud, err)
@@ -187,8 +187,7 @@ func compileProfile(a AudienceProfile) *profile {
 	p := &profile{AudienceProfile: a}
 	for _, name := range sortedNames(a.StaticClaims) {
 		value, _ := compactClaim(name, a.StaticClaims[name]) // checked
-		quoted, _ := json.Marshal(name)
-		p.staticJSON = append(append(append(append(p.staticJSON, ','), quoted...), ':'), value...)
+		p.staticJSON = appendMember(p.staticJSON, name, value)
 	}
 	if a.AllowedClaims != nil {
 		p.allowed = map[string]bool{}
@@ -200,16 +199,11 @@ func compileProfile(a AudienceProfile) *profile {
 	// The fingerprint joins every field that shapes a token to the cache
 	// key, so that a reload that changes a profile never hands out a token
 	// of the old one.
-	var b []byte
-	str := func(s string) {
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		b = append(b, s...)
-	}
-	b = binary.AppendVarint(b, int64(a.TTL))
+	b := binary.AppendVarint(nil, int64(a.TTL))
 	b = binary.AppendVarint(b, int64(a.RefreshMargin))
-	str(string(a.Claims))
-	str(a.Type)
-	str(string(p.staticJSON))
+	b = appendField(b, a.Claims)
+	b = appendField(b, a.Type)
+	b = appendField(b, p.staticJSON)
 	if a.Binding {
 		b = append(b, 1)
 	} else {
@@ -225,7 +219,7 @@ func (s *profileSet) lookup(aud string) (*profile, error) {
 		return p, nil
 	}
 	if s.denyUnknown {
-		return nil, fmt.Errorf("%w: no profile is configured for audience %s", ErrUnknownAudience, quoteText(aud))
+		return nil, fmt.Errorf("%w: no profile is configured for audience %s", ErrUnknownAudience, QuoteText(aud))
 	}
 	return s.def, nil
 }

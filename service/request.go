@@ -118,11 +118,11 @@ func (r *MintRequest) checkBinding(p *profile) error {
 	switch {
 	case r.Request == nil && p.Binding:
 		return invalid("audience %s binds tokens to a request: give request.method, request.path and request.body_sha256",
-			quoteText(r.Audience))
+			QuoteText(r.Audience))
 	case r.Request == nil:
 		return nil
 	case !p.Binding:
-		return invalid("audience %s does not bind tokens to a request: leave request out", quoteText(r.Audience))
+		return invalid("audience %s does not bind tokens to a request: leave request out", QuoteText(r.Audience))
 	}
 	b := *r.Request // the caller's copy stays as it was
 	r.Request = &b
@@ -164,9 +164,9 @@ func decodeSHA256(s string) ([]byte, bool) {
 	return nil, false
 }
 
-// quoteText quotes client text for an error detail, cut to a readable
-// length.
-func quoteText(s string) string {
+// QuoteText quotes client text for an error detail, cut to a length that
+// keeps the detail readable.
+func QuoteText(s string) string {
 	const most = 64
 	if len(s) <= most {
 		return strconv.Quote(s)
@@ -238,7 +238,7 @@ func (r *MintRequest) checkClaims(p *profile) error {
 		}
 		if p.allowed != nil && !p.allowed[name] {
 			return fmt.Errorf("%w: the profile of audience %s does not let a request set %q",
-				ErrClaimNotAllowed, quoteText(r.Audience), name)
+				ErrClaimNotAllowed, QuoteText(r.Audience), name)
 		}
 		value, err := compactClaim(name, r.Claims[name])
 		if err != nil {

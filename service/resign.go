@@ -58,16 +58,12 @@ func (m *Minter) exchange(ctx context.Context, p *profile, r *MintRequest) (*exc
 // cache key: its identity, and what the verifier made of it, which a
 // reload of the trusted issuers may change.
 func (ex *exchange) appendInputs(b []byte) []byte {
-	str := func(s []byte) {
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		b = append(b, s...)
-	}
-	str([]byte(ex.identity))
-	str(ex.act)
+	b = appendField(b, ex.identity)
+	b = appendField(b, ex.act)
 	b = binary.AppendUvarint(b, uint64(len(ex.carried)))
 	for _, name := range sortedNames(ex.carried) {
-		str([]byte(name))
-		str(ex.carried[name])
+		b = appendField(b, name)
+		b = appendField(b, ex.carried[name])
 	}
 	return b
 }
