@@ -441,7 +441,6 @@ const (
 //	@Failure		400	{object}	Problem	"a header is given twice, is not UTF-8, holds a control character or is over a limit"
 //	@Failure		401	{object}	Problem	"missing or wrong gateway key, no identity header, or a subject token that does not verify"
 //	@Failure		403	{object}	Problem	"an audience without a profile while unknown_audience is deny"
-//	@Failure		422	{object}	Problem	"a claim of the subject token conflicts with one jwt-up sets"
 //	@Failure		429	{object}	Problem	"too many failed authentications from this address; see Retry-After"
 //	@Failure		503	{object}	Problem	"no usable signing key, or the keys of a subject token's issuer could not be fetched"
 //	@Security		GatewayKey

@@ -237,12 +237,6 @@ const docTemplate = `{
                             "$ref": "#/definitions/api.Problem"
                         }
                     },
-                    "422": {
-                        "description": "a claim of the subject token conflicts with one jwt-up sets",
-                        "schema": {
-                            "$ref": "#/definitions/api.Problem"
-                        }
-                    },
                     "429": {
                         "description": "too many failed authentications from this address; see Retry-After",
                         "schema": {
