@@ -196,7 +196,8 @@ func (s tokenSpec) appendExtras(obj []byte) []byte {
 			b = appendMember(b, name, s.carried[name])
 		}
 	}
-	for _, name := range s.r.sortedClaimNames() {
+	var buf [fewClaims]string
+	for _, name := range s.r.sortedClaimNames(buf[:]) {
 		b = appendMember(b, name, s.r.Claims[name])
 	}
 	return append(b, '}')

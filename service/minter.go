@@ -116,17 +116,31 @@ func (m *Minter) Mint(ctx context.Context, r MintRequest) (Minted, error) {
 		}
 	}
 	if p.Binding {
-		t, err := m.sign(p, &r, ex)
-		if err != nil {
-			return Minted{}, err
-		}
-		return m.minted(t), nil
+		return m.mintBound(p, r, ex)
 	}
 
 	key := m.cacheKey(p, &r, ex)
 	if t, ok := m.lookup(ctx, key); ok {
 		return m.minted(t), nil
 	}
+	return m.mintShared(ctx, key, p, r, ex)
+}
+
+// mintBound signs a token bound to r's request, which is never cached. Like
+// mintShared, it takes r as a copy of its own.
+func (m *Minter) mintBound(p *profile, r MintRequest, ex *exchange) (Minted, error) {
+	t, err := m.sign(p, &r, ex)
+	if err != nil {
+		return Minted{}, err
+	}
+	return m.minted(t), nil
+}
+
+// mintShared signs and stores a token for a cache miss, once for all the
+// concurrent misses of key. It takes r as a copy of its own: signing moves
+// the request to the heap, which a hit need not pay for.
+func (m *Minter) mintShared(ctx context.Context, key store.TokenKey, p *profile, r MintRequest,
+	ex *exchange) (Minted, error) {
 	v, err, _ := m.flight.Do(key.Subject+"\x00"+key.Digest, func() (any, error) {
 		return m.mintAndStore(ctx, key, p, &r, ex)
 	})
@@ -260,10 +274,9 @@ func (m *Minter) cacheKey(p *profile, r *MintRequest, ex *exchange) store.TokenK
 	sum := sha256.Sum256(b)
 	*buf = b
 	digestBufs.Put(buf)
-	return store.TokenKey{
-		Subject: r.Consumer.Subject(),
-		Digest:  base64.RawURLEncoding.EncodeToString(sum[:]),
-	}
+	var digest [43]byte // base64url of 32 bytes, unpadded
+	base64.RawURLEncoding.Encode(digest[:], sum[:])
+	return store.TokenKey{Subject: r.Consumer.Subject(), Digest: string(digest[:])}
 }
 
 // digestBufs recycles the buffers inputs are encoded into: the digest runs
@@ -276,32 +289,35 @@ var digestBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &
 // name order, compacted by Validate. The claim layout is in the profile's
 // fingerprint.
 func appendInputs(b []byte, r *MintRequest) []byte {
-	str := func(s string) { b = appendField(b, s) }
-	list := func(l []string) {
-		b = binary.AppendUvarint(b, uint64(len(l)))
-		for _, s := range l {
-			str(s)
-		}
-	}
-	str(r.Consumer.ID)
-	str(r.Consumer.Username)
-	str(r.Consumer.CustomID)
-	list(r.Groups)
-	list(r.Scopes)
+	b = appendField(b, r.Consumer.ID)
+	b = appendField(b, r.Consumer.Username)
+	b = appendField(b, r.Consumer.CustomID)
+	b = appendList(b, r.Groups)
+	b = appendList(b, r.Scopes)
 	if r.Credential != nil {
 		b = append(b, 1)
-		str(r.Credential.ID)
-		str(r.Credential.Identifier)
+		b = appendField(b, r.Credential.ID)
+		b = appendField(b, r.Credential.Identifier)
 	} else {
 		b = append(b, 0)
 	}
-	str(r.AuthenticatedUserID)
-	str(r.Audience)
-	names := r.sortedClaimNames()
+	b = appendField(b, r.AuthenticatedUserID)
+	b = appendField(b, r.Audience)
+	var buf [fewClaims]string
+	names := r.sortedClaimNames(buf[:])
 	b = binary.AppendUvarint(b, uint64(len(names)))
 	for _, n := range names {
-		str(n)
-		str(string(r.Claims[n]))
+		b = appendField(b, n)
+		b = appendField(b, r.Claims[n])
+	}
+	return b
+}
+
+// appendList appends a list's length and then each of its entries.
+func appendList(b []byte, l []string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(l)))
+	for _, s := range l {
+		b = appendField(b, s)
 	}
 	return b
 }

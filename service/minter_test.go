@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -377,5 +378,51 @@ func TestCacheKeyTellsInputsApart(t *testing.T) {
 	same := MintRequest{Groups: []string{"a"}, Claims: map[string]json.RawMessage{"x": raw(`1`), "y": raw(`2`)}}
 	if m.cacheKey(def, &same, nil) != m.cacheKey(def, &same, nil) {
 		t.Error("one request gave two cache keys")
+	}
+}
+
+// TestCacheKeyManyClaims checks that claims past the few sorted without an
+// allocation still give one key, whatever order the map yields them in.
+func TestCacheKeyManyClaims(t *testing.T) {
+	m := NewMinter(testMintConfig, nil, nil, nil)
+	def := m.profiles.Load().def
+	claims := map[string]json.RawMessage{}
+	for i := range fewClaims + 5 {
+		claims[string(rune('a'+i))] = json.RawMessage(`1`)
+	}
+	r := MintRequest{Claims: claims}
+	first := m.cacheKey(def, &r, nil)
+	for range 20 {
+		copied := MintRequest{Claims: map[string]json.RawMessage{}}
+		for k, v := range claims {
+			copied.Claims[k] = v
+		}
+		if got := m.cacheKey(def, &copied, nil); got != first {
+			t.Fatalf("the same claims gave keys %v and %v", first, got)
+		}
+	}
+}
+
+// TestCompactClaim holds compactClaim's shortcut for plain values to what
+// json.Compact makes of them, and to the same refusals.
+func TestCompactClaim(t *testing.T) {
+	long := `"` + strings.Repeat("x", MaxClaimValueSize) + `"`
+	for _, raw := range []string{
+		`"acme"`, `""`, `true`, `false`, `null`, `"zoë 🙂"`, `"a b"`, ` "spaced" `, `"\u00e9"`, `"\""`,
+		`1`, `[1, 2]`, `{"a": [true]}`, `"a"b"`, `"open`, `tru`, long, long[:len(long)-2] + `"`,
+		"\"tab\there\"",
+	} {
+		got, err := compactClaim("c", json.RawMessage(raw))
+		var want bytes.Buffer
+		wantErr := json.Compact(&want, []byte(raw))
+		if wantErr == nil && want.Len() > MaxClaimValueSize {
+			wantErr = errors.New("too large")
+		}
+		switch {
+		case (err == nil) != (wantErr == nil):
+			t.Errorf("compactClaim(%.20q) error %v, want error %v", raw, err, wantErr)
+		case err == nil && string(got) != want.String():
+			t.Errorf("compactClaim(%.20q) = %.20q, want %.20q", raw, got, want.String())
+		}
 	}
 }
