@@ -167,18 +167,18 @@ func (m *Minter) lookup(ctx context.Context, key store.TokenKey) (store.Token, b
 	t, err := m.cache.Get(ctx, key)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		m.metrics.cacheResult("miss")
+		m.metrics.cacheResult(cacheMiss)
 		return store.Token{}, false
 	case err != nil:
-		m.metrics.cacheResult("error")
+		m.metrics.cacheResult(cacheError)
 		return store.Token{}, false
 	}
 	if !m.now().Before(t.StaleAt) || !m.keys.usable(t.KID) {
-		m.metrics.cacheResult("miss")
+		m.metrics.cacheResult(cacheMiss)
 		_ = m.cache.Delete(ctx, key) // best effort: the Add below needs the slot
 		return store.Token{}, false
 	}
-	m.metrics.cacheResult("hit")
+	m.metrics.cacheResult(cacheHit)
 	return t, true
 }
 
@@ -192,7 +192,7 @@ func (m *Minter) mintAndStore(ctx context.Context, key store.TokenKey, p *profil
 	}
 	won, err := m.cache.Add(ctx, key, t)
 	if err != nil {
-		m.metrics.cacheResult("error")
+		m.metrics.cacheResult(cacheError)
 		return t, nil
 	}
 	if won.Value != t.Value && (!m.now().Before(won.StaleAt) || !m.keys.usable(won.KID)) {
