@@ -67,7 +67,7 @@ func forEachServer(t *testing.T, fn func(t *testing.T, rawURL string)) {
 
 // open connects to rawURL, fails the test if the server does not answer,
 // and closes the client when the test ends.
-func open(t *testing.T, rawURL string) *Cache {
+func open(t testing.TB, rawURL string) *Cache {
 	t.Helper()
 	c, err := Open(rawURL)
 	if err != nil {
@@ -84,7 +84,7 @@ func open(t *testing.T, rawURL string) *Cache {
 // that tests and packages sharing one server never meet, whatever runs in
 // parallel. Its tokens in c are dropped when the test ends; they would
 // expire anyway.
-func subject(t *testing.T, c *Cache, name string) string {
+func subject(t testing.TB, c *Cache, name string) string {
 	t.Helper()
 	s := "test:" + rand.Text() + ":" + name
 	t.Cleanup(func() { _ = c.client.Unlink(context.Background(), hashKey(s)).Err() })
@@ -403,6 +403,22 @@ func TestHashKeyTag(t *testing.T) {
 		seen[key] = s
 		if got, want := keySlot(key), keySlot("{"+tag+"}"); got != want {
 			t.Errorf("slot of hashKey(%q) = %d, want the slot of its tag, %d", s, got, want)
+		}
+	}
+}
+
+// TestHashKeyNames pins the names of existing hashes: replicas of every
+// version must find each other's tokens.
+func TestHashKeyNames(t *testing.T) {
+	cases := []struct{ subject, want string }{
+		{"svc", "jwtup:v2:{NIxlhoKuhwHT6dIf}"},
+		{"", "jwtup:v2:{47DEQpj8HBSa-_TI}"},
+		{strings.Repeat("é", 128), "jwtup:v2:{5C3SZP1c8byUdQW5}"}, // 256 bytes
+		{strings.Repeat("x", 257), "jwtup:v2:{FeuVpGLuIL2RpBWu}"},
+	}
+	for _, tc := range cases {
+		if got := hashKey(tc.subject); got != tc.want {
+			t.Errorf("hashKey(%.20q…) = %q, want %q", tc.subject, got, tc.want)
 		}
 	}
 }
