@@ -136,10 +136,22 @@ func (c *Cache) Ping(ctx context.Context) error { return c.client.Ping(ctx).Err(
 // Close closes the client.
 func (c *Cache) Close() error { return c.client.Close() }
 
-// hashKey names the hash holding every token of subject.
+// hashKey names the hash holding every token of subject. Every Get pays
+// for it, so it builds the name on the stack and allocates only the string.
 func hashKey(subject string) string {
-	sum := sha256.Sum256([]byte(subject))
-	return keyPrefix + "{" + base64.RawURLEncoding.EncodeToString(sum[:12]) + "}"
+	var buf [256]byte
+	var sum [sha256.Size]byte
+	if len(subject) <= len(buf) {
+		sum = sha256.Sum256(append(buf[:0], subject...))
+	} else {
+		sum = sha256.Sum256([]byte(subject))
+	}
+	var name [len(keyPrefix) + 18]byte // the prefix, then "{" 16 characters "}"
+	n := copy(name[:], keyPrefix)
+	name[n] = '{'
+	base64.RawURLEncoding.Encode(name[n+1:], sum[:12])
+	name[len(name)-1] = '}'
+	return string(name[:])
 }
 
 // An entry is "stale|exp|" (milliseconds, so that the add script can read
