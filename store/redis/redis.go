@@ -18,9 +18,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -210,7 +213,8 @@ func headerKID(header []byte) string {
 // errMalformed means an entry is not one encode wrote.
 var errMalformed = errors.New("redis: malformed cache entry")
 
-// decode unpacks an entry of subject's hash.
+// decode unpacks an entry of subject's hash. Every Redis hit pays for it,
+// so the token's text is its only allocation.
 func decode(subject, v string) (store.Token, error) {
 	staleText, rest, ok1 := strings.Cut(v, "|")
 	expText, rest, ok2 := strings.Cut(rest, "|")
@@ -224,7 +228,7 @@ func decode(subject, v string) (store.Token, error) {
 	var ok bool
 	switch rest[0] {
 	case 'J':
-		t.Value, t.KID, ok = decodeJWS([]byte(rest[1:]))
+		t.Value, t.KID, ok = decodeJWS(rest[1:])
 	case 'T':
 		t.KID, t.Value, ok = decodeText(rest[1:])
 	}
@@ -234,35 +238,106 @@ func decode(subject, v string) (store.Token, error) {
 	return t, nil
 }
 
-// decodeText splits the text form into the kid and the token.
-func decodeText(v string) (kid, token string, ok bool) {
-	n, size := binary.Uvarint([]byte(v[:min(len(v), binary.MaxVarintLen64)]))
+// cutLength splits v after the uvarint length that starts it and the
+// bytes it counts.
+func cutLength(v string) (counted, rest string, ok bool) {
+	var buf [binary.MaxVarintLen64]byte
+	n, size := binary.Uvarint(buf[:copy(buf[:], v)])
 	if size <= 0 || n > uint64(len(v)-size) {
 		return "", "", false
 	}
 	return v[size : size+int(n)], v[size+int(n):], true
 }
 
+// decodeText splits the text form into the kid and the token.
+func decodeText(v string) (kid, token string, ok bool) {
+	return cutLength(v)
+}
+
 // decodeJWS turns the decoded parts of a token back into a compact JWS,
 // and returns it with the kid of its header.
-func decodeJWS(data []byte) (token, kid string, ok bool) {
-	enc := base64.RawURLEncoding
-	b := make([]byte, 0, len(data)*4/3+8)
-	for i := range 3 {
-		n, size := binary.Uvarint(data)
-		if size <= 0 || n > uint64(len(data)-size) {
+func decodeJWS(v string) (token, kid string, ok bool) {
+	var parts [3]string
+	for i := range parts {
+		if parts[i], v, ok = cutLength(v); !ok {
 			return "", "", false
 		}
-		part := data[size : size+int(n)]
-		data = data[size+int(n):]
-		if i == 0 {
-			kid = headerKID(part)
-		} else {
-			b = append(b, '.')
-		}
-		b = enc.AppendEncode(b, part)
 	}
-	return string(b), kid, len(data) == 0
+	if v != "" {
+		return "", "", false
+	}
+	h := headers.get(parts[0])
+
+	enc := base64.RawURLEncoding
+	var b strings.Builder
+	b.Grow(len(h.text) + 2 + enc.EncodedLen(len(parts[1])) + enc.EncodedLen(len(parts[2])))
+	b.WriteString(h.text)
+	for _, p := range parts[1:] {
+		b.WriteByte('.')
+		writeBase64(&b, p)
+	}
+	return b.String(), h.kid, true
+}
+
+// writeBase64 writes raw to b in base64url without padding, through
+// buffers on the stack. Chunks of a multiple of three bytes encode to the
+// same text as the whole.
+func writeBase64(b *strings.Builder, raw string) {
+	enc := base64.RawURLEncoding
+	var in [768]byte
+	var out [1024]byte
+	for raw != "" {
+		n := copy(in[:], raw)
+		raw = raw[n:]
+		m := enc.EncodedLen(n)
+		enc.Encode(out[:m], in[:n])
+		b.Write(out[:m])
+	}
+}
+
+// jwsHeader is what decoding needs of a JWS header: its kid, and its
+// base64url text.
+type jwsHeader struct {
+	kid  string
+	text string
+}
+
+// maxHeaders bounds the headers remembered. jwt-up signs with a few keys
+// and token types, so a few headers recur in every entry. Past the bound,
+// the headers start over from the newest alone: by then most of those
+// remembered name keys that no longer sign.
+const maxHeaders = 64
+
+// headerCache remembers the JWS headers seen in entries: parsing the JSON
+// of the header on every hit would cost more than the rest of decoding.
+// Readers take no lock: a writer replaces the whole map.
+type headerCache struct {
+	seen atomic.Pointer[map[string]jwsHeader]
+	mu   sync.Mutex // serialises writers
+}
+
+// headers is shared by every Cache: what a header says does not depend
+// on where it was read.
+var headers headerCache
+
+// get returns what raw, a JWS header as JSON, says.
+func (c *headerCache) get(raw string) jwsHeader {
+	if seen := c.seen.Load(); seen != nil {
+		if h, ok := (*seen)[raw]; ok {
+			return h
+		}
+	}
+	b := []byte(raw)
+	h := jwsHeader{kid: headerKID(b), text: base64.RawURLEncoding.EncodeToString(b)}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := map[string]jwsHeader{strings.Clone(raw): h}
+	if seen := c.seen.Load(); seen != nil && len(*seen) < maxHeaders {
+		maps.Copy(next, *seen)
+	}
+	c.seen.Store(&next)
+	return h
 }
 
 // Get returns the token of k, or store.ErrNotFound.

@@ -810,6 +810,9 @@ func TestEntryRoundTrip(t *testing.T) {
 		form             byte
 	}{
 		{"jwt-up token", jws(`{"alg":"ES256","kid":"k1","typ":"JWT"}`), "k1", 'J'},
+		{"parts longer than a chunk", enc.EncodeToString([]byte(`{"kid":"k2"}`)) + "." +
+			enc.EncodeToString(randomBytes(t, 2000)) + "." + enc.EncodeToString(randomBytes(t, 1001)), "k2", 'J'},
+		{"empty parts", enc.EncodeToString([]byte(`{}`)) + "..", "", 'J'},
 		{"kid not in the header", jws(`{"alg":"ES256","kid":"other"}`), "k1", 'T'},
 		{"header not JSON", jws(`not json`), "k1", 'T'},
 		{"not base64url", "a.b!.c", "k1", 'T'},
