@@ -342,7 +342,7 @@ func (c *headerCache) get(raw string) jwsHeader {
 
 // Get returns the token of k, or store.ErrNotFound.
 func (c *Cache) Get(ctx context.Context, k store.TokenKey) (store.Token, error) {
-	v, err := c.client.HGet(ctx, hashKey(k.Subject), k.Digest).Result()
+	v, err := c.hget(ctx, hashKey(k.Subject), k.Digest)
 	if errors.Is(err, goredis.Nil) {
 		return store.Token{}, store.ErrNotFound
 	}
@@ -357,6 +357,38 @@ func (c *Cache) Get(ctx context.Context, k store.TokenKey) (store.Token, error) 
 		return store.Token{}, store.ErrNotFound
 	}
 	return t, nil
+}
+
+// hgetArgs holds the arguments of one HGET. The client takes arguments as
+// interfaces, and each string put in one costs an allocation on every hit;
+// a pointer costs none. The client sends the string a *string points to,
+// and routes a Cluster command by it (TestGetAsksTheKeysNode checks).
+type hgetArgs struct {
+	key, field string
+	args       [3]any
+}
+
+var hgetArgsPool = sync.Pool{New: func() any {
+	a := &hgetArgs{}
+	a.args = [3]any{"hget", &a.key, &a.field}
+	return a
+}}
+
+// hget returns the value of field in the hash key, or goredis.Nil.
+func (c *Cache) hget(ctx context.Context, key, field string) (string, error) {
+	a := hgetArgsPool.Get().(*hgetArgs)
+	a.key, a.field = key, field
+	cmd := goredis.NewStringCmd(ctx, a.args[:]...)
+	err := c.client.Process(ctx, cmd)
+
+	// Process returns once the command has run and nothing reads its
+	// arguments any more; they may go back to the pool.
+	a.key, a.field = "", ""
+	hgetArgsPool.Put(a)
+	if err != nil {
+		return "", err
+	}
+	return cmd.Val(), nil
 }
 
 // addScript stores a token unless a fresh one is there already, and

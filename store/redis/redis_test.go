@@ -455,6 +455,63 @@ func TestSubjectInOneSlot(t *testing.T) {
 	}
 }
 
+// movedReplies counts the MOVED errors the masters of a Cluster answered.
+func movedReplies(t *testing.T, c *Cache) int {
+	t.Helper()
+	ctx := context.Background()
+	var mu sync.Mutex
+	total := 0
+	err := c.client.(*goredis.ClusterClient).ForEachMaster(ctx, func(ctx context.Context, node *goredis.Client) error {
+		info, err := node.Info(ctx, "errorstats").Result()
+		if err != nil {
+			return err
+		}
+		for line := range strings.Lines(info) {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "errorstat_MOVED:count="); ok {
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					return fmt.Errorf("errorstat_MOVED %q: %w", v, err)
+				}
+				mu.Lock()
+				total += n
+				mu.Unlock()
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("INFO errorstats: %v", err)
+	}
+	return total
+}
+
+// TestGetAsksTheKeysNode checks against a live Cluster that Get sends each
+// subject's command to the node that holds its slot, not to another node
+// that would redirect it.
+func TestGetAsksTheKeysNode(t *testing.T) {
+	ctx := context.Background()
+	c := open(t, clusterURL(t))
+	var keys []store.TokenKey
+	for range 20 {
+		s := subject(t, c, "svc")
+		k := store.TokenKey{Subject: s, Digest: "d1"}
+		if _, err := c.Add(ctx, k, newToken(s, "token")); err != nil {
+			t.Fatalf("Add: %v", err)
+		}
+		keys = append(keys, k)
+	}
+
+	before := movedReplies(t, c)
+	for _, k := range keys {
+		if got, err := c.Get(ctx, k); err != nil || got.Value != "token" {
+			t.Fatalf("Get = %q, %v; want token", got.Value, err)
+		}
+	}
+	if moved := movedReplies(t, c) - before; moved != 0 {
+		t.Errorf("%d of %d Gets were redirected, want none", moved, len(keys))
+	}
+}
+
 // TestSentinelFindsMaster checks against a live Sentinel that a
 // redis+sentinel URL reaches the master the Sentinel names, not some
 // server the URL itself names.
