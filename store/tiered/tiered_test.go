@@ -3,6 +3,7 @@ package tiered
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"log/slog"
 	"strings"
@@ -416,5 +417,31 @@ func TestUnreachableRedis(t *testing.T) {
 	}
 	if err := c.DeleteSubject(ctx, "svc"); err == nil {
 		t.Error("DeleteSubject with Redis unreachable succeeded, want an error")
+	}
+}
+
+// BenchmarkGetFromRedis measures a hit served by the Redis in
+// JWTUP_TEST_REDIS_URL with no in-process cache in front, as with
+// JWTUP_CACHE_SIZE=0: what the tiered cache adds to a Redis hit.
+func BenchmarkGetFromRedis(b *testing.B) {
+	ctx := context.Background()
+	shared, err := redis.Open(storetest.RedisURL(b))
+	if err != nil {
+		b.Fatalf("redis.Open: %v", err)
+	}
+	b.Cleanup(func() { shared.Close() })
+	c := New(memory.NoCache{}, shared, slog.New(slog.DiscardHandler))
+
+	k := store.TokenKey{Subject: "test:" + rand.Text() + ":bench", Digest: "d1"}
+	b.Cleanup(func() { _ = shared.DeleteSubject(context.Background(), k.Subject) })
+	if _, err := c.Add(ctx, k, token(k.Subject, "a.b.c")); err != nil {
+		b.Fatalf("Add: %v", err)
+	}
+
+	b.ReportAllocs()
+	for b.Loop() {
+		if got, err := c.Get(ctx, k); err != nil || got.Value != "a.b.c" {
+			b.Fatalf("Get = %q, %v; want a.b.c", got.Value, err)
+		}
 	}
 }
