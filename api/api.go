@@ -20,7 +20,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -99,9 +98,8 @@ type handler struct {
 	cfg        Config
 	minter     Minter
 	keys       Keys
-	authHeader string            // cfg.AuthHeader as net/http keys it
-	forwarded  []string          // the request headers /v1/auth reads
-	headerKeys map[string]string // their keys in an http.Header
+	authHeader string        // cfg.AuthHeader as net/http keys it
+	forwarded  forwardFields // the request headers /v1/auth reads
 }
 
 // New returns the router serving every endpoint of jwt-up.
@@ -117,11 +115,7 @@ func New(cfg Config, minter Minter, keys Keys) *gin.Engine {
 	if h.cfg.BodyDigestHeader == "" {
 		h.cfg.BodyDigestHeader = "X-Body-SHA256"
 	}
-	h.forwarded = append(slices.Clip(forwardHeaders), h.cfg.SubjectTokenHeader, h.cfg.BodyDigestHeader)
-	h.headerKeys = map[string]string{}
-	for _, name := range h.forwarded {
-		h.headerKeys[name] = http.CanonicalHeaderKey(name)
-	}
+	h.forwarded = newForwardFields(h.cfg.SubjectTokenHeader, h.cfg.BodyDigestHeader)
 
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()

@@ -1,12 +1,19 @@
 package api_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/jwt-up/jwt-up/api"
+	"github.com/jwt-up/jwt-up/service"
 )
 
 // authRequest is a forward-auth request with the gateway key; kv are more
@@ -352,4 +359,108 @@ func TestForwardAuthNoSigningKey(t *testing.T) {
 
 	r := e.do(t, authRequest(http.MethodGet, "/v1/auth", "X-Consumer-ID", "alice"))
 	checkProblem(t, r, http.StatusServiceUnavailable)
+}
+
+// configuredNames is a router whose subject token and body digest headers
+// are renamed, the first written in lower case as a setting may be.
+func configuredNames(t *testing.T) *env {
+	t.Helper()
+	return newEnv(t, setup{profiles: testProfiles(false), verifier: outsideVerifier(t),
+		configure: func(c *api.Config) {
+			c.SubjectTokenHeader = "x-incoming-token"
+			c.BodyDigestHeader = "X-Content-Digest"
+		}})
+}
+
+// TestForwardAuthRefusalDetails pins the detail of each header refusal,
+// word for word: it names the header as the client or the setting wrote
+// it, and the first fault is the one reported, in a fixed order.
+func TestForwardAuthRefusalDetails(t *testing.T) {
+	t.Parallel()
+	e := configuredNames(t)
+
+	type headers = map[string][]string // written to the request as is
+	const bad = http.StatusBadRequest
+	manyGroups := strings.TrimSuffix(strings.Repeat("g,", service.MaxGroups+1), ",")
+	cases := []struct {
+		name   string
+		header headers
+		status int
+		detail string
+	}{
+		{"id twice", headers{"X-Consumer-Id": {"a", "b"}},
+			bad, "header X-Consumer-ID is given 2 times; send it once"},
+		{"username three times", headers{"X-Consumer-Username": {"a", "b", "c"}},
+			bad, "header X-Consumer-Username is given 3 times; send it once"},
+		{"audience not UTF-8", headers{"X-Jwt-Audience": {"a\xff"}},
+			bad, "header X-JWT-Audience is not valid UTF-8"},
+		{"userid control character", headers{"X-Authenticated-Userid": {"a\x01"}},
+			bad, "header X-Authenticated-Userid contains a control character"},
+		{"forwarded method too long", headers{"X-Forwarded-Method": {over(service.MaxTextLength)}},
+			bad, fmt.Sprintf("header X-Forwarded-Method is longer than %d bytes",
+				service.MaxTextLength)},
+		{"subject token twice", headers{"X-Incoming-Token": {"a", "b"}},
+			bad, "header x-incoming-token is given 2 times; send it once"},
+		{"body digest not UTF-8", headers{"X-Content-Digest": {"\xc0\xaf"}},
+			bad, "header X-Content-Digest is not valid UTF-8"},
+		{"body digest control character", headers{"X-Content-Digest": {"ab\ncd"}},
+			bad, "header X-Content-Digest contains a control character"},
+		{"too many groups", headers{"X-Consumer-Groups": {manyGroups}},
+			bad, fmt.Sprintf("header X-Consumer-Groups lists more than %d entries", service.MaxGroups)},
+		{"scope too long", headers{"X-Authenticated-Scope": {"read " + over(service.MaxEntryLength)}},
+			bad, fmt.Sprintf("header X-Authenticated-Scope holds an entry longer than %d bytes",
+				service.MaxEntryLength)},
+		{"first header in order", headers{"X-Jwt-Audience": {"a\x00"}, "X-Consumer-Id": {"a", "b"}},
+			bad, "header X-Consumer-ID is given 2 times; send it once"},
+		{"headers before lists", headers{"X-Consumer-Groups": {manyGroups}, "X-Incoming-Token": {"a", "b"}},
+			bad, "header x-incoming-token is given 2 times; send it once"},
+		{"default subject token name unread", headers{"X-Subject-Token": {"a", "b"}},
+			http.StatusUnauthorized, "no consumer identity header (X-Consumer-ID, " +
+				"X-Consumer-Username or X-Consumer-Custom-ID) and no x-incoming-token"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req := authRequest(http.MethodGet, "/v1/auth")
+			maps.Copy(req.Header, tc.header)
+			p := checkProblem(t, e.do(t, req), tc.status)
+			if p.Detail != tc.detail {
+				t.Errorf("got detail %q, want %q", p.Detail, tc.detail)
+			}
+		})
+	}
+}
+
+// TestForwardAuthConfiguredHeaders checks that renamed subject token and
+// body digest headers are read, and the default names are not.
+func TestForwardAuthConfiguredHeaders(t *testing.T) {
+	t.Parallel()
+	e := configuredNames(t)
+
+	subject := outsideToken(t, e, map[string]any{"sub": "user-9"})
+	r := e.do(t, authRequest(http.MethodGet, "/v1/auth", "X-Incoming-Token", "Bearer "+subject))
+	if r.Status != http.StatusOK {
+		t.Fatalf("subject token: got %d, want 200; body %s", r.Status, r.Body)
+	}
+	_, claims := tokenParts(t, bearerToken(t, r.Header.Get("Authorization")))
+	if claims["sub"] != "user-9" {
+		t.Errorf("subject token: sub %v, want user-9", claims["sub"])
+	}
+
+	sum := sha256.Sum256(nil)
+	bound := func(digestHeader string) reply {
+		return e.do(t, authRequest(http.MethodGet, "/v1/auth", "X-Consumer-ID", "alice",
+			"X-JWT-Audience", "payments", "X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/pay",
+			digestHeader, hex.EncodeToString(sum[:])))
+	}
+	r = bound("X-Content-Digest")
+	if r.Status != http.StatusOK {
+		t.Fatalf("body digest: got %d, want 200; body %s", r.Status, r.Body)
+	}
+	_, claims = tokenParts(t, bearerToken(t, r.Header.Get("Authorization")))
+	got, _ := claims["request"].(map[string]any)
+	if got["method"] != "GET" || got["path"] != "/pay" {
+		t.Errorf("body digest: request claim %v, want method GET and path /pay", claims["request"])
+	}
+	// Under its default name the digest is not read, and payments needs one.
+	checkProblem(t, bound("X-Body-SHA256"), http.StatusBadRequest)
 }

@@ -56,6 +56,12 @@ func testProfiles(deny bool) *service.Profiles {
 // profileEnv is a router with the test profiles and the outside issuer.
 func profileEnv(t *testing.T, deny bool) *env {
 	t.Helper()
+	return newEnv(t, setup{profiles: testProfiles(deny), verifier: outsideVerifier(t)})
+}
+
+// outsideVerifier verifies subject tokens of the outside issuer.
+func outsideVerifier(t *testing.T) *service.Verifier {
+	t.Helper()
 	v, err := service.NewVerifier([]service.TrustedIssuer{{
 		Issuer:     outsideIssuer,
 		Keys:       []crypto.PublicKey{outsideKey.Public()},
@@ -66,8 +72,7 @@ func profileEnv(t *testing.T, deny bool) *env {
 	if err != nil {
 		t.Fatalf("NewVerifier: %v", err)
 	}
-	e := newEnv(t, setup{profiles: testProfiles(deny), verifier: v})
-	return e
+	return v
 }
 
 // outsideToken signs claims with the outside issuer's key, filling iss,

@@ -473,63 +473,156 @@ func (h *handler) forwardAuth(c *gin.Context) {
 		return
 	}
 	noStore(c)
-	hd := c.Writer.Header() // names canonical at New: no rewriting per request
-	hd[h.authHeader] = []string{"Bearer " + t.Token}
-	hd[canonicalExpiresIn] = []string{strconv.FormatInt(t.ExpiresIn, 10)}
+	// One array holds both values, which net/http only reads. The names
+	// are canonical already: nothing rewrites them per request.
+	values := []string{"Bearer " + t.Token, strconv.FormatInt(t.ExpiresIn, 10)}
+	hd := c.Writer.Header()
+	hd[h.authHeader] = values[:1:1]
+	hd[canonicalExpiresIn] = values[1:]
 	c.Status(http.StatusOK)
 }
 
-// forwardHeaders are the request headers /v1/auth reads, besides the
-// configured subject token and body digest headers.
-var forwardHeaders = []string{hdrConsumerID, hdrConsumerName, hdrConsumerCustom, hdrGroups,
-	hdrCredential, hdrCredentialOld, hdrScope, hdrUserID, hdrAnonymous, hdrAudience,
-	hdrForwardedMethod, hdrForwardedURI}
+// The request headers /v1/auth reads, by their place in forwardFields and
+// forwardValues.
+const (
+	fwdConsumerID = iota
+	fwdConsumerName
+	fwdConsumerCustom
+	fwdGroups
+	fwdCredential
+	fwdCredentialOld
+	fwdScope
+	fwdUserID
+	fwdAnonymous
+	fwdAudience
+	fwdForwardedMethod
+	fwdForwardedURI
+	fwdSubjectToken // its name is a setting
+	fwdBodyDigest   // so is this one's
+	numForwarded
+)
+
+// forwardHeaders names the request headers /v1/auth reads, but for the
+// subject token and body digest headers, whose names are settings.
+var forwardHeaders = [numForwarded]string{
+	fwdConsumerID:      hdrConsumerID,
+	fwdConsumerName:    hdrConsumerName,
+	fwdConsumerCustom:  hdrConsumerCustom,
+	fwdGroups:          hdrGroups,
+	fwdCredential:      hdrCredential,
+	fwdCredentialOld:   hdrCredentialOld,
+	fwdScope:           hdrScope,
+	fwdUserID:          hdrUserID,
+	fwdAnonymous:       hdrAnonymous,
+	fwdAudience:        hdrAudience,
+	fwdForwardedMethod: hdrForwardedMethod,
+	fwdForwardedURI:    hdrForwardedURI,
+}
 
 // textHeaders are the headers held to service.MaxTextLength here; lists
 // are held to their own limits, and the service checks the rest.
 var textHeaders = []string{hdrConsumerID, hdrConsumerName, hdrConsumerCustom, hdrCredential,
 	hdrCredentialOld, hdrUserID, hdrAnonymous, hdrAudience, hdrForwardedMethod}
 
+// forwardField is a request header /v1/auth reads.
+type forwardField struct {
+	name string // as the client is told of it
+	key  string // name as net/http keys it; canonicalising anew allocates
+	text bool   // held to service.MaxTextLength
+}
+
+// forwardFields are the request headers /v1/auth reads, in the order they
+// are checked.
+type forwardFields [numForwarded]forwardField
+
+// newForwardFields returns the headers /v1/auth reads, with the subject
+// token and body digest headers named as set.
+func newForwardFields(subjectToken, bodyDigest string) forwardFields {
+	names := forwardHeaders
+	names[fwdSubjectToken], names[fwdBodyDigest] = subjectToken, bodyDigest
+	var f forwardFields
+	for i, name := range names {
+		f[i] = forwardField{name: name, key: http.CanonicalHeaderKey(name),
+			text: slices.Contains(textHeaders, name)}
+	}
+	return f
+}
+
+// forwardValues holds the first value of each header /v1/auth reads, in
+// the places of forwardFields; "" for a header not given.
+type forwardValues [numForwarded]string
+
+// read returns the values of the headers f names, refusing one that is
+// given more than once (which of two consumer ids would be meant?), is not
+// valid UTF-8, holds a control character, or is a text header longer than
+// service.MaxTextLength. The first such header in f's order is the one
+// named.
+func (f *forwardFields) read(hd http.Header) (forwardValues, error) {
+	var v forwardValues
+	for i := range f {
+		values := hd[f[i].key]
+		switch {
+		case len(values) == 0:
+			continue
+		case len(values) > 1:
+			return v, fmt.Errorf("header %s is given %d times; send it once", f[i].name, len(values))
+		case !utf8.ValidString(values[0]):
+			return v, fmt.Errorf("header %s is not valid UTF-8", f[i].name)
+		case strings.ContainsFunc(values[0], unicode.IsControl):
+			return v, fmt.Errorf("header %s contains a control character", f[i].name)
+		case f[i].text && len(values[0]) > service.MaxTextLength:
+			return v, fmt.Errorf("header %s is longer than %d bytes", f[i].name, service.MaxTextLength)
+		}
+		v[i] = values[0]
+	}
+	return v, nil
+}
+
 // requestFromHeaders builds a mint request from consumer headers. Its
 // errors are written for the client and name the header.
 func (h *handler) requestFromHeaders(hd http.Header) (service.MintRequest, error) {
-	if err := h.checkHeaders(hd); err != nil {
+	v, err := h.forwarded.read(hd)
+	if err != nil {
 		return service.MintRequest{}, err
 	}
 
-	get := func(name string) string { return h.header(hd, name) }
 	var req service.MintRequest
-	if !strings.EqualFold(get(hdrAnonymous), "true") {
+	if !strings.EqualFold(v[fwdAnonymous], "true") {
 		req.Consumer = service.Consumer{
-			ID:       get(hdrConsumerID),
-			Username: get(hdrConsumerName),
-			CustomID: get(hdrConsumerCustom),
+			ID:       v[fwdConsumerID],
+			Username: v[fwdConsumerName],
+			CustomID: v[fwdConsumerCustom],
 		}
 	}
-	groups, err := headerList(hdrGroups, strings.SplitSeq(get(hdrGroups), ","), service.MaxGroups)
+	groups := v[fwdGroups]
+	req.Groups, err = headerList(hdrGroups, strings.SplitSeq(groups, ","),
+		strings.Count(groups, ",")+1, service.MaxGroups)
 	if err != nil {
 		return service.MintRequest{}, err
 	}
-	scopes, err := headerList(hdrScope, strings.FieldsSeq(get(hdrScope)), service.MaxScopes)
+	// RFC 6749 separates scopes by spaces, so counting them bounds the
+	// list; other white space only costs growing it.
+	scopes := v[fwdScope]
+	req.Scopes, err = headerList(hdrScope, strings.FieldsSeq(scopes),
+		strings.Count(scopes, " ")+1, service.MaxScopes)
 	if err != nil {
 		return service.MintRequest{}, err
 	}
-	req.Groups, req.Scopes = groups, scopes
 
-	credential := get(hdrCredential)
+	credential := v[fwdCredential]
 	if credential == "" {
-		credential = get(hdrCredentialOld)
+		credential = v[fwdCredentialOld]
 	}
 	if credential != "" {
 		req.Credential = &service.Credential{Identifier: credential}
 	}
-	req.AuthenticatedUserID = get(hdrUserID)
-	req.Audience = get(hdrAudience)
-	req.SubjectToken = get(h.cfg.SubjectTokenHeader)
+	req.AuthenticatedUserID = v[fwdUserID]
+	req.Audience = v[fwdAudience]
+	req.SubjectToken = v[fwdSubjectToken]
 	if token, ok := bearer(req.SubjectToken); ok {
 		req.SubjectToken = token
 	}
-	req.Request = h.boundRequest(hd)
+	req.Request = boundRequest(&v)
 	return req, nil
 }
 
@@ -537,56 +630,24 @@ func (h *handler) requestFromHeaders(hd http.Header) (service.MintRequest, error
 // forwarded method, URI and body digest headers. The body digest header is
 // the sign that binding is meant: other proxies send the forwarded method
 // and URI on every request.
-func (h *handler) boundRequest(hd http.Header) *service.BoundRequest {
-	digest := h.header(hd, h.cfg.BodyDigestHeader)
-	if digest == "" {
+func boundRequest(v *forwardValues) *service.BoundRequest {
+	if v[fwdBodyDigest] == "" {
 		return nil
 	}
 	return &service.BoundRequest{
-		Method:     h.header(hd, hdrForwardedMethod),
-		Path:       h.header(hd, hdrForwardedURI),
-		BodySHA256: digest,
+		Method:     v[fwdForwardedMethod],
+		Path:       v[fwdForwardedURI],
+		BodySHA256: v[fwdBodyDigest],
 	}
-}
-
-// header returns the first value of the /v1/auth request header name.
-// Its key in hd was computed at New: canonicalising a name such as
-// X-Consumer-ID anew would allocate on every request.
-func (h *handler) header(hd http.Header, name string) string {
-	if v := hd[h.headerKeys[name]]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
-
-// checkHeaders refuses a header that /v1/auth reads when it is given more
-// than once (which of two consumer ids would be meant?), is not valid
-// UTF-8, holds a control character, or is one of textHeaders and longer
-// than service.MaxTextLength.
-func (h *handler) checkHeaders(hd http.Header) error {
-	for _, name := range h.forwarded {
-		values := hd[h.headerKeys[name]]
-		switch {
-		case len(values) == 0:
-			continue
-		case len(values) > 1:
-			return fmt.Errorf("header %s is given %d times; send it once", name, len(values))
-		case !utf8.ValidString(values[0]):
-			return fmt.Errorf("header %s is not valid UTF-8", name)
-		case strings.ContainsFunc(values[0], unicode.IsControl):
-			return fmt.Errorf("header %s contains a control character", name)
-		case slices.Contains(textHeaders, name) && len(values[0]) > service.MaxTextLength:
-			return fmt.Errorf("header %s is longer than %d bytes", name, service.MaxTextLength)
-		}
-	}
-	return nil
 }
 
 // headerList collects the entries of a list header, trimmed and without
 // empty ones, refusing more than most of them or one longer than
 // service.MaxEntryLength. It stops at the first fault, so a long header
-// costs no more than its limit.
-func headerList(name string, entries iter.Seq[string], most int) ([]string, error) {
+// costs no more than its limit. Its list, nil when there are no entries,
+// is made once with room for size entries (at most most): a bound on their
+// number saves growing it.
+func headerList(name string, entries iter.Seq[string], size, most int) ([]string, error) {
 	var out []string
 	for e := range entries {
 		if e = strings.TrimSpace(e); e == "" {
@@ -597,6 +658,9 @@ func headerList(name string, entries iter.Seq[string], most int) ([]string, erro
 		}
 		if len(e) > service.MaxEntryLength {
 			return nil, fmt.Errorf("header %s holds an entry longer than %d bytes", name, service.MaxEntryLength)
+		}
+		if out == nil {
+			out = make([]string, 0, min(size, most))
 		}
 		out = append(out, e)
 	}
