@@ -5,10 +5,12 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/binary"
 	"encoding/hex"
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -21,24 +23,75 @@ const requestIDKey ctxKey = iota
 
 // RequestID returns the id of the request ctx belongs to, or "".
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
+	if c, ok := ctx.Value(requestIDKey).(*idContext); ok {
+		return c.id[0]
+	}
+	return ""
+}
+
+// idContext is a request's context with its id. It stands in for
+// context.WithValue, which would allocate twice (the context and the id
+// as an interface); and its array is also the X-Request-Id header's
+// value, which net/http only reads.
+type idContext struct {
+	context.Context
+	id [1]string
+}
+
+// Value returns c itself for requestIDKey: a pointer in an interface
+// needs no allocation.
+func (c *idContext) Value(key any) any {
+	if key == requestIDKey {
+		return c
+	}
+	return c.Context.Value(key)
 }
 
 // requestID takes a sane X-Request-ID from the caller (a gateway usually
 // sets one) or makes one, and puts it in the request's context and answer.
 func requestID() gin.HandlerFunc {
+	ids := newIDSource()
 	return func(c *gin.Context) {
-		id := c.GetHeader("X-Request-ID")
-		if !saneID(id) {
-			var b [12]byte
-			_, _ = rand.Read(b[:]) // never fails: crypto/rand panics rather than return an error
-			id = hex.EncodeToString(b[:])
+		var id string // read by its canonical key: Get would rewrite the name anew
+		if v := c.Request.Header["X-Request-Id"]; len(v) > 0 {
+			id = v[0]
 		}
-		c.Writer.Header()["X-Request-Id"] = []string{id} // canonical already
-		c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), requestIDKey, id))
+		if !saneID(id) {
+			id = ids.next()
+		}
+		ctx := &idContext{Context: c.Request.Context(), id: [1]string{id}}
+		c.Writer.Header()["X-Request-Id"] = ctx.id[:] // canonical already
+		c.Request = c.Request.WithContext(ctx)
 		c.Next()
 	}
+}
+
+// idSource makes request ids of 24 lowercase hex digits: a random prefix
+// drawn once, then a counter that starts at a random value. Within the
+// process the counter keeps ids apart (it would take 2^64 requests to
+// wrap); across replicas and restarts the random prefix and start do.
+// It costs an atomic add per id where crypto/rand would cost a read.
+type idSource struct {
+	prefix  [4]byte
+	counter atomic.Uint64
+}
+
+func newIDSource() *idSource {
+	var seed [12]byte
+	_, _ = rand.Read(seed[:]) // never fails: crypto/rand panics rather than return an error
+	s := &idSource{prefix: [4]byte(seed[:4])}
+	s.counter.Store(binary.BigEndian.Uint64(seed[4:]))
+	return s
+}
+
+// next returns a new id.
+func (s *idSource) next() string {
+	var raw [12]byte
+	copy(raw[:4], s.prefix[:])
+	binary.BigEndian.PutUint64(raw[4:], s.counter.Add(1))
+	var text [24]byte
+	hex.Encode(text[:], raw[:])
+	return string(text[:])
 }
 
 func saneID(id string) bool {
@@ -189,7 +242,10 @@ func newKeyRing(keys []string) keyRing {
 // keeps the time independent of the key's length and content, and every key
 // is compared so the time does not tell which one matched.
 func (r keyRing) match(presented string) bool {
-	d := sha256.Sum256([]byte(presented))
+	// A key of usual length is copied to the stack to be hashed, not the
+	// heap; a longer one costs an allocation.
+	var buf [128]byte
+	d := sha256.Sum256(append(buf[:0], presented...))
 	ok := 0
 	for i := range r {
 		ok |= subtle.ConstantTimeCompare(d[:], r[i][:])
