@@ -43,7 +43,13 @@ const eventsChannel = "jwtup:v1:events"
 // Cache is a store.TokenCache in Redis.
 type Cache struct {
 	client goredis.UniversalClient
-	now    func() time.Time
+	// reads sends the HGET of every hit. With many hits at once, each one
+	// a round trip of its own costs a write and a read on both ends; reads
+	// gathers the HGETs that wait at the same moment into one pipeline, and
+	// a lone one still goes out at once. It is the client itself when the
+	// client cannot batch.
+	reads goredis.UniversalClient
+	now   func() time.Time
 }
 
 var _ store.TokenCache = (*Cache)(nil)
@@ -130,13 +136,17 @@ func Open(rawURL string) (*Cache, error) {
 
 // New returns a cache over an existing client.
 func New(client goredis.UniversalClient) *Cache {
-	return &Cache{client: client, now: time.Now}
+	c := &Cache{client: client, reads: client, now: time.Now}
+	if ap, err := client.AutoPipeline(); err == nil {
+		c.reads = ap
+	}
+	return c
 }
 
 // Ping checks that Redis answers.
 func (c *Cache) Ping(ctx context.Context) error { return c.client.Ping(ctx).Err() }
 
-// Close closes the client.
+// Close closes the client, and with it the batching of reads.
 func (c *Cache) Close() error { return c.client.Close() }
 
 // hashKey names the hash holding every token of subject. Every Get pays
@@ -379,7 +389,7 @@ func (c *Cache) hget(ctx context.Context, key, field string) (string, error) {
 	a := hgetArgsPool.Get().(*hgetArgs)
 	a.key, a.field = key, field
 	cmd := goredis.NewStringCmd(ctx, a.args[:]...)
-	err := c.client.Process(ctx, cmd)
+	err := c.reads.Process(ctx, cmd)
 
 	// Process returns once the command has run and nothing reads its
 	// arguments any more; they may go back to the pool.

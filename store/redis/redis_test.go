@@ -902,3 +902,79 @@ func TestEntryRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// pipelineSizes is a go-redis hook that records the most HGETs one
+// pipeline carried.
+type pipelineSizes struct {
+	mu   sync.Mutex
+	most int
+}
+
+func (h *pipelineSizes) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (h *pipelineSizes) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook { return next }
+
+func (h *pipelineSizes) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		n := 0
+		for _, cmd := range cmds {
+			if cmd.Name() == "hget" {
+				n++
+			}
+		}
+		h.mu.Lock()
+		h.most = max(h.most, n)
+		h.mu.Unlock()
+		return next(ctx, cmds)
+	}
+}
+
+// TestConcurrentGetsShareRoundTrips checks that hits arriving together
+// reach Redis in shared pipelines rather than a round trip each, and still
+// get their own tokens.
+func TestConcurrentGetsShareRoundTrips(t *testing.T) {
+	forEachServer(t, func(t *testing.T, rawURL string) {
+		opts, err := Options(rawURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		client := goredis.NewUniversalClient(opts)
+		sizes := &pipelineSizes{}
+		client.AddHook(sizes)
+		c := New(client)
+		t.Cleanup(func() { c.Close() })
+
+		ctx := context.Background()
+		const readers, reads = 32, 50
+		keys := make([]store.TokenKey, readers)
+		for i := range keys {
+			s := subject(t, c, fmt.Sprintf("svc-%d", i))
+			keys[i] = store.TokenKey{Subject: s, Digest: "d1"}
+			if _, err := c.Add(ctx, keys[i], newToken(s, fmt.Sprintf("token-%d", i))); err != nil {
+				t.Fatalf("Add: %v", err)
+			}
+		}
+
+		var wg sync.WaitGroup
+		var failures sync.Map
+		for i, k := range keys {
+			wg.Go(func() {
+				for range reads {
+					got, err := c.Get(ctx, k)
+					if want := fmt.Sprintf("token-%d", i); err != nil || got.Value != want {
+						failures.Store(i, fmt.Sprintf("Get = %q, %v; want %q", got.Value, err, want))
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		failures.Range(func(i, msg any) bool {
+			t.Errorf("reader %d: %s", i, msg)
+			return true
+		})
+		if sizes.most < 2 {
+			t.Errorf("the most HGETs in one pipeline were %d; want concurrent hits batched", sizes.most)
+		}
+	})
+}

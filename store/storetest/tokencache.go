@@ -30,6 +30,7 @@ func RunTokenCache(t *testing.T, newCache func(t *testing.T) store.TokenCache) {
 		{"Delete", testDelete},
 		{"DeleteSubject", testDeleteSubject},
 		{"ConcurrentAdd", testConcurrentAdd},
+		{"ConcurrentGet", testConcurrentGet},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -213,4 +214,36 @@ func testConcurrentAdd(t *testing.T, c store.TokenCache) {
 		}
 	}
 	checkGet(t, c, k, winner)
+}
+
+// testConcurrentGet reads many keys from many goroutines at once, as hits
+// do under load: each read must get its own key's token, however the
+// backend shares connections or batches reads.
+func testConcurrentGet(t *testing.T, c store.TokenCache) {
+	const keys, readers, reads = 50, 32, 40
+	for i := range keys {
+		s := fmt.Sprintf("svc-%d", i)
+		add(t, c, store.TokenKey{Subject: s, Digest: "d1"}, newToken(s, fmt.Sprintf("token-%d", i)))
+	}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, readers)
+	for r := range readers {
+		wg.Go(func() {
+			for n := range reads {
+				i := (r*7 + n*13) % keys
+				k := store.TokenKey{Subject: fmt.Sprintf("svc-%d", i), Digest: "d1"}
+				got, err := c.Get(context.Background(), k)
+				if want := fmt.Sprintf("token-%d", i); err != nil || got.Value != want || got.Subject != k.Subject {
+					errs <- fmt.Errorf("reader %d: Get(%v) = %q of %q, %v; want %q", r, k, got.Value, got.Subject, err, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
 }
