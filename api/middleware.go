@@ -8,8 +8,10 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -112,6 +114,23 @@ func saneID(id string) bool {
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+
+	// series holds the counter and histogram of each route, method and
+	// status seen. Looking a series up in a vector hashes and checks its
+	// label values under a read lock, twice a request; a sync.Map is read
+	// without a lock. Its size is bounded by the routes, the few methods
+	// methodLabel names, and the statuses.
+	series sync.Map // seriesKey → *requestSeries
+}
+
+type seriesKey struct {
+	route, method string
+	status        int
+}
+
+type requestSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
@@ -130,6 +149,33 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 	return m
 }
 
+// observe counts a request and records how long it took.
+func (m *httpMetrics) observe(route, method string, status int, took time.Duration) {
+	k := seriesKey{route: route, method: methodLabel(method), status: status}
+	s, ok := m.series.Load(k)
+	if !ok {
+		s, _ = m.series.LoadOrStore(k, &requestSeries{
+			requests: m.requests.WithLabelValues(k.route, k.method, statusLabel(status)),
+			duration: m.duration.WithLabelValues(k.route),
+		})
+	}
+	rs := s.(*requestSeries)
+	rs.requests.Inc()
+	rs.duration.Observe(took.Seconds())
+}
+
+// methodLabel is the method as a metric label: any token is a method to
+// net/http, and a label per made-up method would let any client grow the
+// metrics without bound.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	}
+	return "other"
+}
+
 // accessLog writes one line per request, at a level set by the status, and
 // records the request's metrics.
 func accessLog(log *slog.Logger, m *httpMetrics) gin.HandlerFunc {
@@ -143,8 +189,7 @@ func accessLog(log *slog.Logger, m *httpMetrics) gin.HandlerFunc {
 			route = "unmatched"
 		}
 		status := c.Writer.Status()
-		m.requests.WithLabelValues(route, c.Request.Method, statusLabel(status)).Inc()
-		m.duration.WithLabelValues(route).Observe(took.Seconds())
+		m.observe(route, c.Request.Method, status, took)
 
 		level := slog.LevelInfo
 		switch {

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -179,6 +180,29 @@ func TestMetrics(t *testing.T) {
 	}
 	if got, _ := metricValue(t, text, "jwtup_tokens_minted_total", nil); got != 1 {
 		t.Errorf("got jwtup_tokens_minted_total %v, want 1: the second mint is a cache hit", got)
+	}
+}
+
+// TestMetricsCountMadeUpMethodsAsOther checks that a client cannot add a
+// series per method it makes up: net/http takes any token as a method.
+func TestMetricsCountMadeUpMethodsAsOther(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, setup{})
+	for i := range 3 {
+		e.do(t, newRequest(fmt.Sprintf("BREW%d", i), "/no-such-path", ""))
+	}
+	e.do(t, newRequest(http.MethodDelete, "/no-such-path", ""))
+
+	text := string(e.do(t, newRequest(http.MethodGet, "/metrics", "")).Body)
+	if strings.Contains(text, "BREW") {
+		t.Errorf("a made-up method became a label:\n%s", text)
+	}
+	for method, want := range map[string]float64{"other": 3, "DELETE": 1} {
+		got, _ := metricValue(t, text, "jwtup_http_requests_total",
+			map[string]string{"route": "unmatched", "method": method, "status": "404"})
+		if got != want {
+			t.Errorf("got %v unmatched %s requests, want %v", got, method, want)
+		}
 	}
 }
 
