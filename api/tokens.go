@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -71,8 +72,22 @@ func (h *handler) postToken(c *gin.Context) {
 	noStore(c)
 	c.Writer.Header()["Content-Type"] = jsonContentType
 	c.Status(http.StatusOK)
-	_, _ = c.Writer.Write(appendTokenResponse(make([]byte, 0, 160+len(t.Token)), t)) // a failed write is the client's loss
+	buf := answerBufs.Get().(*[]byte)
+	*buf = appendTokenResponse((*buf)[:0], t)
+	_, _ = c.Writer.Write(*buf) // a failed write is the client's loss
+	if cap(*buf) <= maxPooledAnswer {
+		answerBufs.Put(buf)
+	}
 }
+
+// answerBufs recycles the buffers token answers are written into: Write
+// copies an answer into the connection's buffer, so a buffer is free again
+// once it returns. An answer is about as long as its token.
+var answerBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// maxPooledAnswer bounds the buffers kept: the rare answer with a token of
+// many claims should not keep its large buffer alive.
+const maxPooledAnswer = 16 << 10
 
 // jsonContentType is the Content-Type of a token answer, shared: net/http
 // only reads it.
