@@ -155,10 +155,13 @@ func decodeJSON(r *http.Request, req *service.MintRequest) (problemKind, string)
 	if decodePlainMint(data, req) {
 		return problemKind{}, ""
 	}
-	*req = service.MintRequest{} // undo what the plain decoder read
-	if err := decodeBody(data, req); err != nil {
+	// A request of its own for the general decoders, which take it as an
+	// interface and so move it to the heap: a plain body does not pay.
+	general := new(service.MintRequest)
+	if err := decodeBody(data, general); err != nil {
 		return probInvalid, decodeDetail(err)
 	}
+	*req = *general
 	if name, ok := duplicateName(data); ok {
 		return probInvalid, fmt.Sprintf("the name %s appears twice in one object", service.QuoteText(name))
 	}
