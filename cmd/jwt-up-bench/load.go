@@ -135,8 +135,10 @@ func (w *worker) loop(stop *atomic.Bool, start time.Time) {
 		}
 		sent := time.Now()
 		if w.interval > 0 {
-			time.Sleep(time.Until(due))
-			sent, due = due, due.Add(w.interval)
+			ready := sent
+			time.Sleep(due.Sub(ready))
+			sent = latencyStart(ready, due, time.Now())
+			due = due.Add(w.interval)
 		}
 
 		status, err := w.roundTrip(id)
@@ -153,6 +155,22 @@ func (w *worker) loop(stop *atomic.Bool, start time.Time) {
 			w.fail(fmt.Sprintf("status %d", status))
 		}
 	}
+}
+
+// latencyStart is when a paced request's latency counts from. ready is
+// when its connection was free to send (the previous answer was in), due
+// is its place in the schedule, and woke is when the connection came back
+// from waiting for that place. A connection that was ready in time waited
+// for its place, and a sleep can overshoot by up to a millisecond: that
+// lateness is the load generator's, so the count starts at woke. A
+// connection ready only after its place was held up by the server's
+// previous answer, and the count starts at due, so a server that falls
+// behind still shows its queue.
+func latencyStart(ready, due, woke time.Time) time.Time {
+	if ready.After(due) {
+		return due
+	}
+	return woke
 }
 
 // roundTrip sends the request for consumer id and reads the answer.
