@@ -106,11 +106,18 @@ func (t TrustedIssuer) checkSource() error {
 	return nil
 }
 
-// checkJWKSURL refuses anything but an absolute http or https URL.
+// checkJWKSURL refuses anything but an absolute http or https URL. Its
+// errors name what is wrong without quoting the URL, which may hold a
+// password or a key in its query.
 func checkJWKSURL(s string) error {
 	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("jwks_url: %q is not an absolute http or https URL", s)
+	switch {
+	case err != nil:
+		return errors.New("jwks_url: does not parse as a URL")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("jwks_url: the scheme is %q; want an absolute http or https URL", u.Scheme)
+	case u.Host == "":
+		return errors.New("jwks_url: has no host; want an absolute http or https URL")
 	}
 	return nil
 }

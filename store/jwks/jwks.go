@@ -4,9 +4,11 @@ package jwks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
@@ -28,47 +30,67 @@ type Fetcher struct {
 	Client *http.Client
 }
 
-// FetchKeySet gets and parses the JWKS at url, refusing an answer other
+// FetchKeySet gets and parses the JWKS at rawURL, refusing an answer other
 // than 200, a body over MaxBody and a set without keys.
-func (f *Fetcher) FetchKeySet(ctx context.Context, url string) (jwk.Set, error) {
-	body, err := f.get(ctx, url)
+func (f *Fetcher) FetchKeySet(ctx context.Context, rawURL string) (jwk.Set, error) {
+	body, err := f.get(ctx, rawURL)
 	if err != nil {
 		return nil, err
 	}
 	set, err := jwk.Parse(body)
 	if err != nil {
-		return nil, fmt.Errorf("parse jwks from %s: %w", url, err)
+		return nil, fmt.Errorf("parse jwks from %s: %w", shown(rawURL), err)
 	}
 	if set.Len() == 0 {
-		return nil, fmt.Errorf("jwks from %s has no keys", url)
+		return nil, fmt.Errorf("jwks from %s has no keys", shown(rawURL))
 	}
 	return set, nil
 }
 
 // get returns the body of a GET of url.
-func (f *Fetcher) get(ctx context.Context, url string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+func (f *Fetcher) get(ctx context.Context, rawURL string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return nil, fmt.Errorf("fetch jwks: %w", err)
+		return nil, fmt.Errorf("fetch jwks from %s: the URL is not usable", shown(rawURL))
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := f.client().Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("fetch jwks: %w", err)
+		// net/http's error quotes the whole URL, query included.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return nil, fmt.Errorf("fetch jwks from %s: %w", shown(rawURL), err)
 	}
 	defer resp.Body.Close()
 
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetch jwks from %s: status %s", url, resp.Status)
+		return nil, fmt.Errorf("fetch jwks from %s: status %s", shown(rawURL), resp.Status)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody+1))
 	if err != nil {
-		return nil, fmt.Errorf("fetch jwks from %s: %w", url, err)
+		return nil, fmt.Errorf("fetch jwks from %s: %w", shown(rawURL), err)
 	}
 	if len(body) > MaxBody {
-		return nil, fmt.Errorf("fetch jwks from %s: body is over %d bytes", url, MaxBody)
+		return nil, fmt.Errorf("fetch jwks from %s: body is over %d bytes", shown(rawURL), MaxBody)
 	}
 	return body, nil
+}
+
+// shown is rawURL as errors, and so logs, may carry it: without a user
+// or password, and without the query, where an issuer may want a key.
+func shown(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "a JWKS URL that does not parse"
+	}
+	query := u.RawQuery != ""
+	u.User, u.RawQuery, u.Fragment, u.RawFragment = nil, "", "", ""
+	if query {
+		return u.String() + "?…"
+	}
+	return u.String()
 }
 
 // client returns the client to fetch with.

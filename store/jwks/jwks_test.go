@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -241,5 +242,38 @@ func TestVerifierWithServedJWKS(t *testing.T) {
 	}
 	if srv.count() != 2 {
 		t.Errorf("got %d fetches, want still 2 within jwks_min_refetch", srv.count())
+	}
+}
+
+// TestFetchErrorsHideSecrets: an issuer's URL may carry a password or a
+// key in its query; fetch errors, which reach the log, show neither.
+func TestFetchErrorsHideSecrets(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+	}))
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+
+	for _, base := range []string{srv.URL, closed.URL} {
+		u, err := url.Parse(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.User = url.UserPassword("idp", "pass-w0rd")
+		u.Path, u.RawQuery = "/jwks", "api_key=k3y-in-query"
+
+		_, err = (&Fetcher{Client: srv.Client()}).FetchKeySet(context.Background(), u.String())
+		if err == nil {
+			t.Fatalf("fetch from %s: no error", base)
+		}
+		msg := err.Error()
+		for _, secret := range []string{"pass-w0rd", "k3y-in-query", "idp@"} {
+			if strings.Contains(msg, secret) {
+				t.Errorf("error %q shows %q", msg, secret)
+			}
+		}
+		if want := u.Host + "/jwks?…"; !strings.Contains(msg, want) {
+			t.Errorf("error %q does not name %q", msg, want)
+		}
 	}
 }
