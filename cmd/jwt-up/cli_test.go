@@ -12,14 +12,18 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jwt"
 
 	"github.com/jwt-up/jwt-up/service"
 )
@@ -391,5 +395,54 @@ func TestTokenCommandErrors(t *testing.T) {
 				t.Errorf("err = %v, want %v", err, tt.is)
 			}
 		})
+	}
+}
+
+// TestTokenCommandSubjectToken: --subject-token is verified against the
+// settings file's trusted issuers and re-signed; one from elsewhere is
+// refused.
+func TestTokenCommandSubjectToken(t *testing.T) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	dir := t.TempDir()
+	path := writeFile(t, dir, "jwt-up.yaml", fmt.Sprintf(`
+trusted_issuers:
+  - issuer: partner
+    secret: %s
+    algorithms: [HS256]
+    audiences: [jwt-up]
+    carry: [email]
+`, base64.RawURLEncoding.EncodeToString(secret)))
+	e := testEnv(t)
+	e["JWTUP_CONFIG"] = path
+
+	subjectToken := func(iss string) string {
+		tok, err := jwt.NewBuilder().Issuer(iss).Subject("u-17").Audience([]string{"jwt-up"}).
+			Claim("email", "u17@partner.example").Expiration(time.Now().Add(time.Minute)).Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		signed, err := jwt.Sign(tok, jwt.WithKey(jwa.HS256, secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(signed)
+	}
+
+	out := mustRun(t, e, "token", "--subject-token", subjectToken("partner"), "--audience", "orders")
+	parts := strings.Split(strings.TrimSpace(out), ".")
+	if len(parts) != 3 {
+		t.Fatalf("token printed %q, want a compact JWS", out)
+	}
+	var claims map[string]any
+	decodeSegment(t, parts[1], &claims)
+	if claims["sub"] != "u-17" || claims["email"] != "u17@partner.example" {
+		t.Errorf("claims = %v, want sub u-17 and the carried email", claims)
+	}
+	if claims["iss"] != "http://localhost:8080" {
+		t.Errorf("iss = %v, want jwt-up's own", claims["iss"])
+	}
+
+	if out, _, err := run(t, e, "token", "--subject-token", subjectToken("stranger")); !errors.Is(err, service.ErrSubjectToken) {
+		t.Errorf("a token of an untrusted issuer: err = %v, printed %q; want %v", err, out, service.ErrSubjectToken)
 	}
 }

@@ -20,7 +20,8 @@ func tokenCmd(open openFunc) *cobra.Command {
 		Use:   "token",
 		Short: "Mint one token locally with the stored active key, for debugging",
 		Example: `  jwt-up token --consumer-id 4e1c --username alice --group gold --scope orders:read \
-    --audience orders-api --claim tenant='"acme"'`,
+    --audience orders-api --claim tenant='"acme"'
+  jwt-up token --config jwt-up.yaml --subject-token "$ID_TOKEN" --audience orders-api`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, c := range claims {
@@ -65,6 +66,8 @@ func tokenCmd(open openFunc) *cobra.Command {
 	f.StringVar(&req.AuthenticatedUserID, "authenticated-userid", "", "authenticated user id")
 	f.StringVar(&req.Audience, "audience", "", "audience (default: JWTUP_DEFAULT_AUDIENCE)")
 	f.StringArrayVar(&claims, "claim", nil, "custom claim as name=JSON (repeat)")
+	f.StringVar(&req.SubjectToken, "subject-token", "", "an incoming token to verify against the trusted issuers "+
+		"of the settings file and re-sign (the consumer flags may then be left out)")
 	f.BoolVar(&asJSON, "json", false, "print token, kid and expiry as JSON")
 	return cmd
 }
