@@ -12,7 +12,7 @@
 --     audience = "orders-api",           -- nil: jwt-up's default audience
 --     margin   = 10,                     -- seconds cut from expires_in
 --   }
---   local token, err = minter:token(consumer, extra)
+--   local token, err, status = minter:token(consumer, extra)
 --
 -- post(body) sends the JSON body to jwt-up's POST /v1/tokens with the
 -- gateway key, and returns a table with `status` and `body`, or nil and an
@@ -22,7 +22,14 @@
 -- consumer holds id, username and custom_id (a Kong consumer entity will
 -- do: other fields are ignored). extra may hold credential ({id,
 -- identifier}), groups and scopes (lists of strings), authenticated_userid
--- and audience (overrides the one given to new).
+-- and audience (overrides the one given to new), and:
+--   subject_token  an incoming token (bare, without "Bearer ") for jwt-up
+--                  to verify against its trusted issuers and re-sign; the
+--                  consumer may then be nil. Tokens are cached by it too.
+--
+-- On failure token returns nil, an error, and jwt-up's status when it
+-- answered: 401 and 403 are the client's fault (a subject token that does
+-- not verify, an audience jwt-up refuses), anything else jwt-up's.
 
 local cjson = require "cjson.safe"
 
@@ -31,7 +38,7 @@ local ipairs = ipairs
 local type = type
 local tostring = tostring
 
-local _M = { _VERSION = "1.0" }
+local _M = { _VERSION = "1.1" }
 local mt = { __index = _M }
 
 -- text returns v when it is a non-empty string, else nil: Kong gives
@@ -64,6 +71,7 @@ end
 -- request builds the body of POST /v1/tokens from the caller's tables,
 -- keeping only the fields jwt-up knows: it refuses unknown ones.
 local function request(consumer, extra, audience)
+  consumer = type(consumer) == "table" and consumer or {}
   local req = {
     consumer = {
       id = text(consumer.id),
@@ -74,7 +82,12 @@ local function request(consumer, extra, audience)
     scopes = strings(extra.scopes),
     authenticated_userid = text(extra.authenticated_userid),
     audience = text(extra.audience) or text(audience),
+    subject_token = text(extra.subject_token),
   }
+  local c = req.consumer
+  if not (c.id or c.username or c.custom_id) then
+    req.consumer = nil -- cjson would send {}, which jwt-up refuses
+  end
   local cred = extra.credential
   if type(cred) == "table" and (text(cred.id) or text(cred.identifier)) then
     req.credential = { id = text(cred.id), identifier = text(cred.identifier) }
@@ -105,13 +118,14 @@ local function list_field(list)
 end
 
 local function cache_key(req)
-  local c, cred = req.consumer, req.credential or {}
+  local c, cred = req.consumer or {}, req.credential or {}
   return concat({
-    "jwtup/1",
+    "jwtup/2",
     field(c.id), field(c.username), field(c.custom_id),
     list_field(req.groups), list_field(req.scopes),
     field(cred.id), field(cred.identifier),
     field(req.authenticated_userid), field(req.audience),
+    field(req.subject_token),
   }, "|")
 end
 
@@ -139,18 +153,15 @@ end
 -- jwt-up, or nil and an error. The error never holds the token or the
 -- gateway key.
 function _M:token(consumer, extra)
-  if type(consumer) ~= "table" then
-    return nil, "no consumer"
-  end
   local req = request(consumer, extra or {}, self.audience)
-  local c = req.consumer
-  if not (c.id or c.username or c.custom_id) then
-    return nil, "the consumer has no id, username or custom_id"
+  if not (req.consumer or req.subject_token) then
+    return nil, "the consumer has no id, username or custom_id, and there is no subject token"
   end
 
+  local dict = self.dict
   local key = cache_key(req)
-  if self.dict then
-    local cached = self.dict:get(key)
+  if dict then
+    local cached = dict:get(key)
     if cached then
       return cached
     end
@@ -165,7 +176,7 @@ function _M:token(consumer, extra)
     return nil, "call jwt-up: " .. tostring(perr)
   end
   if res.status ~= 200 then
-    return nil, "jwt-up answered " .. tostring(res.status)
+    return nil, "jwt-up answered " .. tostring(res.status), res.status
   end
   local answer = cjson.decode(res.body or "")
   if type(answer) ~= "table" or type(answer.token) ~= "string"
@@ -177,8 +188,8 @@ function _M:token(consumer, extra)
   -- request goes upstream with a token about to lapse. Concurrent misses
   -- for one consumer each ask jwt-up; it hands them all the same token.
   local ttl = answer.expires_in - self.margin
-  if self.dict and ttl > 0 then
-    local ok, serr = self.dict:set(key, answer.token, ttl)
+  if dict and ttl > 0 then
+    local ok, serr = dict:set(key, answer.token, ttl)
     if not ok then
       ngx.log(ngx.WARN, "jwtup: token not cached: ", serr)
     end
