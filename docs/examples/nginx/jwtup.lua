@@ -158,10 +158,9 @@ function _M:token(consumer, extra)
     return nil, "the consumer has no id, username or custom_id, and there is no subject token"
   end
 
-  local dict = self.dict
   local key = cache_key(req)
-  if dict then
-    local cached = dict:get(key)
+  if self.dict then
+    local cached = self.dict:get(key)
     if cached then
       return cached
     end
@@ -188,8 +187,8 @@ function _M:token(consumer, extra)
   -- request goes upstream with a token about to lapse. Concurrent misses
   -- for one consumer each ask jwt-up; it hands them all the same token.
   local ttl = answer.expires_in - self.margin
-  if dict and ttl > 0 then
-    local ok, serr = dict:set(key, answer.token, ttl)
+  if self.dict and ttl > 0 then
+    local ok, serr = self.dict:set(key, answer.token, ttl)
     if not ok then
       ngx.log(ngx.WARN, "jwtup: token not cached: ", serr)
     end
