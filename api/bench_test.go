@@ -5,6 +5,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jwt-up/jwt-up/api"
 )
 
 // benchServe sends req to the router b.N times, failing on another status.
@@ -19,10 +22,16 @@ func benchServe(b *testing.B, e *env, newReq func() *http.Request, want int) {
 	}
 }
 
-// BenchmarkPostTokenHit is a gateway asking again for a cached token, with
-// access lines for successes off, as in the benchmark program.
+// asDeployed is how the router of a running jwt-up is set up by default,
+// where that costs time on every request: success lines off, as in the
+// benchmark program, and the failed-authentication limit on.
+var asDeployed = setup{quiet: true, configure: func(c *api.Config) {
+	c.AuthLimit = api.AuthLimit{Failures: 10, Window: time.Minute}
+}}
+
+// BenchmarkPostTokenHit is a gateway asking again for a cached token.
 func BenchmarkPostTokenHit(b *testing.B) {
-	e := newEnv(b, setup{quiet: true})
+	e := newEnv(b, asDeployed)
 	const body = `{"consumer":{"id":"4e1c","username":"alice"},"groups":["gold","eu"],"scopes":["orders:read"]}`
 	benchServe(b, e, func() *http.Request {
 		r := httptest.NewRequest(http.MethodPost, "/v1/tokens", strings.NewReader(body))
@@ -34,7 +43,7 @@ func BenchmarkPostTokenHit(b *testing.B) {
 
 // BenchmarkAuthHit is a forward-auth call for a cached token.
 func BenchmarkAuthHit(b *testing.B) {
-	e := newEnv(b, setup{quiet: true})
+	e := newEnv(b, asDeployed)
 	benchServe(b, e, func() *http.Request {
 		r := httptest.NewRequest(http.MethodGet, "/v1/auth", nil)
 		r.Header.Set("Authorization", gatewayAuth)
