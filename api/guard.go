@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -34,12 +35,19 @@ var probTooMany = problemKind{"too-many-failures", "Too many failed authenticati
 
 // authGuard counts failed authentications by source and turns a source
 // away for the rest of its window once it failed too often. Successful
-// requests cost one lookup and are never counted.
+// requests are never counted, and cost a lookup only while some source is
+// turned away.
 type authGuard struct {
 	limit    AuthLimit
 	now      func() time.Time
 	windows  *otter.Cache[netip.Prefix, failWindow] // nil: the limit is off
 	failures *prometheus.CounterVec
+
+	// blockedUntil is when, in Unix nanoseconds by now, the last window in
+	// which a source reached the limit ends; 0 while none has. Until some
+	// source reaches the limit, and again once all such windows are over,
+	// blocked answers without looking the request's source up.
+	blockedUntil atomic.Int64
 }
 
 // failWindow is one source's failures since start.
@@ -72,12 +80,16 @@ func newAuthGuard(limit AuthLimit, now func() time.Time, reg prometheus.Register
 	return g
 }
 
-// blocked reports whether source is turned away now, and for how long still.
-func (g *authGuard) blocked(source netip.Prefix) (time.Duration, bool) {
+// blocked reports whether the source of r is turned away now, and for how
+// long still.
+func (g *authGuard) blocked(r *http.Request) (time.Duration, bool) {
 	if g.windows == nil {
 		return 0, false
 	}
-	w, ok := g.windows.GetIfPresent(source)
+	if until := g.blockedUntil.Load(); until == 0 || g.now().UnixNano() >= until {
+		return 0, false
+	}
+	w, ok := g.windows.GetIfPresent(sourceOf(r))
 	if !ok || w.count < g.limit.Failures {
 		return 0, false
 	}
@@ -92,13 +104,23 @@ func (g *authGuard) fail(api string, source netip.Prefix) {
 		return
 	}
 	now := g.now()
-	g.windows.Compute(source, func(w failWindow, found bool) (failWindow, otter.ComputeOp) {
+	w, _ := g.windows.Compute(source, func(w failWindow, found bool) (failWindow, otter.ComputeOp) {
 		if !found || !now.Before(w.start.Add(g.limit.Window)) {
 			return failWindow{start: now, count: 1}, otter.WriteOp
 		}
 		w.count++
 		return w, otter.WriteOp
 	})
+	if w.count < g.limit.Failures {
+		return
+	}
+	end := w.start.Add(g.limit.Window).UnixNano()
+	for {
+		until := g.blockedUntil.Load()
+		if end <= until || g.blockedUntil.CompareAndSwap(until, end) {
+			return
+		}
+	}
 }
 
 // sourceOf returns the source a request is counted under: the TCP peer's

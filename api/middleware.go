@@ -312,13 +312,12 @@ type gate struct {
 // handler returns the gate as middleware.
 func (g gate) handler() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		source := sourceOf(c.Request)
-		if wait, ok := g.guard.blocked(source); ok {
+		if wait, ok := g.guard.blocked(c.Request); ok {
 			abortTooMany(c, wait)
 			return
 		}
 		if !g.admit(c) {
-			g.guard.fail(g.realm, source)
+			g.guard.fail(g.realm, sourceOf(c.Request))
 			return
 		}
 		c.Next()
