@@ -31,27 +31,21 @@ type Fetcher struct {
 }
 
 // FetchKeySet gets and parses the JWKS at rawURL, refusing an answer other
-// than 200, a body over MaxBody and a set without keys.
+// than 200, a body over MaxBody and a set without keys. Its errors name the
+// URL as shown gives it.
 func (f *Fetcher) FetchKeySet(ctx context.Context, rawURL string) (jwk.Set, error) {
-	body, err := f.get(ctx, rawURL)
+	set, err := f.fetch(ctx, rawURL)
 	if err != nil {
-		return nil, err
-	}
-	set, err := jwk.Parse(body)
-	if err != nil {
-		return nil, fmt.Errorf("parse jwks from %s: %w", shown(rawURL), err)
-	}
-	if set.Len() == 0 {
-		return nil, fmt.Errorf("jwks from %s has no keys", shown(rawURL))
+		return nil, fmt.Errorf("fetch jwks from %s: %w", shown(rawURL), err)
 	}
 	return set, nil
 }
 
-// get returns the body of a GET of url.
-func (f *Fetcher) get(ctx context.Context, rawURL string) ([]byte, error) {
+// fetch is FetchKeySet, with errors that do not name the URL.
+func (f *Fetcher) fetch(ctx context.Context, rawURL string) (jwk.Set, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return nil, fmt.Errorf("fetch jwks from %s: the URL is not usable", shown(rawURL))
+		return nil, errors.New("the URL is not usable")
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := f.client().Do(req)
@@ -61,21 +55,28 @@ func (f *Fetcher) get(ctx context.Context, rawURL string) ([]byte, error) {
 		if errors.As(err, &uerr) {
 			err = uerr.Err
 		}
-		return nil, fmt.Errorf("fetch jwks from %s: %w", shown(rawURL), err)
+		return nil, err
 	}
 	defer resp.Body.Close()
 
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetch jwks from %s: status %s", shown(rawURL), resp.Status)
+		return nil, fmt.Errorf("status %s", resp.Status)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody+1))
 	if err != nil {
-		return nil, fmt.Errorf("fetch jwks from %s: %w", shown(rawURL), err)
+		return nil, err
 	}
 	if len(body) > MaxBody {
-		return nil, fmt.Errorf("fetch jwks from %s: body is over %d bytes", shown(rawURL), MaxBody)
+		return nil, fmt.Errorf("body is over %d bytes", MaxBody)
 	}
-	return body, nil
+	set, err := jwk.Parse(body)
+	if err != nil {
+		return nil, fmt.Errorf("parse jwks: %w", err)
+	}
+	if set.Len() == 0 {
+		return nil, errors.New("the set has no keys")
+	}
+	return set, nil
 }
 
 // shown is rawURL as errors, and so logs, may carry it: without a user
