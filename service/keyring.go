@@ -68,9 +68,14 @@ func newKeyring(keys []store.Key, active *signingKey) (*keyring, error) {
 // token's header differs only by its type.
 func newSigningKey(k store.Key, priv crypto.Signer) (*signingKey, error) {
 	alg := jwa.SignatureAlgorithm(k.Alg)
-	signer, err := jws.NewSigner(alg)
-	if err != nil {
-		return nil, err
+	var signer jws.Signer
+	if s, ok := newECDSASigner(alg); ok {
+		signer = s
+	} else {
+		var err error
+		if signer, err = jws.NewSigner(alg); err != nil {
+			return nil, err
+		}
 	}
 	headers := map[string]string{}
 	for _, typ := range TokenTypes {
