@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/jwt-up/jwt-up/api"
@@ -31,6 +32,9 @@ func (a *app) serve(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	a.background(runCtx)
+	if os.Getenv("GOGC") == "" { // the operator's GOGC wins
+		go newGCPacer(gcMinGrowth).run(runCtx, time.Second)
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- listenAndServe(srv, ln) }()
