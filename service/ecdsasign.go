@@ -19,8 +19,8 @@ import (
 // signature takes about a fifth less time than with jwx's ECDSA signer,
 // which draws a hedged nonce and copies the private key on every
 // signature (so the standard library cannot reuse its prepared form of
-// the key). Verification is
-// unchanged: an ECDSA signature does not show how its nonce was chosen.
+// the key). Verification is unchanged: an ECDSA signature does not show
+// how its nonce was chosen.
 type ecdsaSigner struct {
 	alg  jwa.SignatureAlgorithm
 	hash crypto.Hash

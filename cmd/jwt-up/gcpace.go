@@ -64,7 +64,8 @@ func (p *gcPacer) adjust(live uint64) {
 	p.percent = want
 }
 
-// run adjusts GOGC every interval until ctx ends.
+// run adjusts GOGC at once, then after every tick of every, until ctx
+// ends.
 func (p *gcPacer) run(ctx context.Context, every time.Duration) {
 	sample := []metrics.Sample{{Name: liveHeapMetric}}
 	t := time.NewTicker(every)
