@@ -40,6 +40,15 @@ func (s side) rps() float64 {
 	return median(v)
 }
 
+// p99s lists the p99 latency of each round, in the order they ran.
+func (s side) p99s() []float64 {
+	v := make([]float64, len(s.rounds))
+	for i, rd := range s.rounds {
+		v[i] = millis(rd.load.latency.quantile(0.99))
+	}
+	return v
+}
+
 // total adds up a count over the rounds.
 func (s side) total(count func(round) float64) float64 {
 	var sum float64
@@ -90,7 +99,7 @@ func perRequest(count float64, requests uint64) float64 {
 // pacedResult is jwt-up and its ceiling at a fixed request rate.
 type pacedResult struct {
 	rate  float64 // requests per second, over all connections
-	sides []side  // jwt-up, then the ceiling; one round each
+	sides []side  // jwt-up, then the ceiling
 }
 
 // fillResult is the filling of the cache before the rounds.

@@ -148,21 +148,26 @@ func (b *bench) fill(ctx context.Context, run *scenarioRun, res *scenarioResult)
 
 // measurePaced sends to jwt-up and to its ceiling at half the rate the
 // ceiling reached, to see jwt-up's latency when the machine is not
-// saturated.
+// saturated. Like the full-load rounds, the paced ones alternate, as many
+// as the scenario has: a stall of the machine in one of them then shows
+// as that round's figure and not as the whole result.
 func (b *bench) measurePaced(ctx context.Context, run *scenarioRun, res *scenarioResult) error {
 	paced := &pacedResult{rate: res.sides[1].rps() / 2}
 	for _, p := range run.servers[:2] {
-		l := run.load(b, p, b.opts.duration, 0)
-		l.rate = paced.rate
-		rd, err := b.measureRound(ctx, p, l)
-		if err != nil {
-			return fmt.Errorf("paced %s: %w", p.name, err)
+		paced.sides = append(paced.sides, side{name: p.name, latency: new(histogram)})
+	}
+	for pair := range b.rounds(run.sc) {
+		for i, p := range run.servers[:2] {
+			l := run.load(b, p, b.opts.duration, uint64(pair+1))
+			l.rate = paced.rate
+			rd, err := b.measureRound(ctx, p, l)
+			if err != nil {
+				return fmt.Errorf("paced round %d, %s: %w", pair+1, p.name, err)
+			}
+			paced.sides[i].add(rd)
+			b.progress.Printf("  paced round %d %.0f req/s %-16s p99 %s ms", pair+1, paced.rate, p.name,
+				fmtMillis(rd.load.latency.quantile(0.99)))
 		}
-		s := side{name: p.name, latency: new(histogram)}
-		s.add(rd)
-		paced.sides = append(paced.sides, s)
-		b.progress.Printf("  paced %.0f req/s %-16s p99 %s ms", paced.rate, p.name,
-			fmtMillis(rd.load.latency.quantile(0.99)))
 	}
 	res.paced = paced
 	return nil
