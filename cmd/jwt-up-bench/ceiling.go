@@ -238,12 +238,17 @@ func (c *ceiling) sign() (string, error) {
 	return string(signed), err
 }
 
-// metrics serves the one series the bench reads, under the name jwt-up's
-// Go collector gives it.
+// metrics serves the series the bench reads, under the names jwt-up's Go
+// and process collectors give them. Where the CPU time is unknown, its
+// line is left out and the report shows a dash.
 func (c *ceiling) metrics(ctx *gin.Context) {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	ctx.String(http.StatusOK, "%s %d\n", mallocsSeries, m.Mallocs)
+	text := fmt.Sprintf("%s %d\n", mallocsSeries, m.Mallocs)
+	if cpu, ok := processCPU(); ok {
+		text += fmt.Sprintf("%s %g\n", cpuSeries, cpu.Seconds())
+	}
+	ctx.Data(http.StatusOK, "text/plain; charset=utf-8", []byte(text))
 }
 
 // serveCeiling serves h on addr until SIGTERM or SIGINT.

@@ -10,11 +10,13 @@ import (
 	"time"
 )
 
-// The series the bench reads from a server's /metrics. jwt-up's Go
-// collector and the ceiling both serve mallocsSeries: the count of heap
-// objects the process allocated since it started.
+// The series the bench reads from a server's /metrics. jwt-up's Go and
+// process collectors and the ceiling both serve mallocsSeries, the count
+// of heap objects the process allocated since it started, and cpuSeries,
+// the CPU time it has used, user and system, in seconds.
 const (
 	mallocsSeries = "go_memstats_mallocs_total"
+	cpuSeries     = "process_cpu_seconds_total"
 	missesSeries  = `jwtup_token_cache_requests_total{result="miss"}`
 )
 

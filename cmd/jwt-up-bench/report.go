@@ -64,11 +64,11 @@ func writeMachine(b *strings.Builder, rep report) {
 
 // writeResults writes the main table.
 func writeResults(b *strings.Builder, results []scenarioResult) {
-	b.WriteString("## Throughput, latency and allocations\n\n")
+	b.WriteString("## Throughput, latency, allocations and CPU\n\n")
 	b.WriteString("| scenario | ceiling | jwt-up req/s | ceiling req/s | jwt-up / ceiling | per pair " +
 		"| jwt-up / constant | jwt-up p50 / p99 / p99.9 ms | ceiling p50 / p99 / p99.9 ms " +
-		"| allocs/req jwt-up / ceiling | errors jwt-up / ceiling |\n")
-	b.WriteString("|---|---|--:|--:|--:|---|--:|---|---|---|---|\n")
+		"| allocs/req jwt-up / ceiling | CPU µs/req jwt-up / ceiling | errors jwt-up / ceiling |\n")
+	b.WriteString("|---|---|--:|--:|--:|---|--:|---|---|---|---|---|\n")
 	for _, r := range results {
 		if !r.ran() {
 			continue
@@ -78,16 +78,25 @@ func writeResults(b *strings.Builder, results []scenarioResult) {
 		if len(r.sides) > 2 {
 			constant = fmtRatio(median(r.ratios(2)))
 		}
-		fmt.Fprintf(b, "| %s | %s | %.0f | %.0f | %s | %s | %s | %s | %s | %s / %s | %s |\n",
+		fmt.Fprintf(b, "| %s | %s | %.0f | %.0f | %s | %s | %s | %s | %s | %s / %s | %s / %s | %s |\n",
 			r.name, strings.TrimSuffix(ceil.name, " ceiling"), up.rps(), ceil.rps(),
 			fmtRatio(median(r.ratios(1))), fmtRatios(r.ratios(1)), constant,
 			fmtLatencies(up.latency), fmtLatencies(ceil.latency),
-			fmtCount(up.allocs()), fmtCount(ceil.allocs()), fmtErrors(up, ceil))
+			fmtCount(up.allocs()), fmtCount(ceil.allocs()),
+			fmtCount(up.cpuMicros()), fmtCount(ceil.cpuMicros()), fmtErrors(up, ceil))
 	}
 	b.WriteString("\nReq/s is the median over rounds. Ratios are jwt-up's req/s over the ceiling's " +
 		"in the same pair of rounds; the figure is their median. Latencies cover every round. " +
 		"Allocations are the server's heap objects per request, from go_memstats_mallocs_total " +
-		"read before and after each round.\n\n")
+		"read before and after each round; CPU is the server process's user and system time " +
+		"per request, from process_cpu_seconds_total read the same way.\n\n")
+	for _, r := range results {
+		if r.ran() && r.paced != nil && len(r.paced.sides) == 2 {
+			fmt.Fprintf(b, "At half the ceiling's rate (%.0f req/s), where neither server is saturated, "+
+				"`%s` took %s µs of CPU per request in jwt-up and %s µs in the ceiling.\n\n",
+				r.paced.rate, r.name, fmtCount(r.paced.sides[0].cpuMicros()), fmtCount(r.paced.sides[1].cpuMicros()))
+		}
+	}
 }
 
 // targetRow is one line of the targets table.

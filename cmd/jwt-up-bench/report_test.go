@@ -19,9 +19,13 @@ func TestRenderMarkdown(t *testing.T) {
 		results: []scenarioResult{
 			{
 				scenario: hit,
-				sides:    []side{sideOf("jwt-up", 900, 950, 1000), sideOf("constant ceiling", 1000, 1000, 1000)},
+				sides: []side{
+					sideOf("jwt-up", 900, 950, 1000),
+					withCPU(sideOf("constant ceiling", 1000, 1000, 1000), 30),
+				},
 				paced: &pacedResult{rate: 500, sides: []side{
-					latencySideOf("jwt-up", 1, 6, 1.5), latencySideOf("constant ceiling", 3, 6, 1.5),
+					withCPU(latencySideOf("jwt-up", 1, 6, 1.5), 40),
+					withCPU(latencySideOf("constant ceiling", 3, 6, 1.5), 25),
 				}},
 			},
 			{scenario: miss, sides: []side{
@@ -35,7 +39,10 @@ func TestRenderMarkdown(t *testing.T) {
 	for _, want := range []string{
 		"| CPU | Test CPU, 2 logical CPUs (nproc) |",
 		"JWTUP_LOG_LEVEL=warn",
-		"| hit | constant | 950 | 1000 | 0.95 | 0.90 0.95 1.00 | – | 1.00 / 1.00 / 1.00 | 1.00 / 1.00 / 1.00 | 10.0 / 10.0 | 0 / 0 |",
+		"| hit | constant | 950 | 1000 | 0.95 | 0.90 0.95 1.00 | – | 1.00 / 1.00 / 1.00 | 1.00 / 1.00 / 1.00 " +
+			"| 10.0 / 10.0 | 50.0 / 30.0 | 0 / 0 |",
+		"At half the ceiling's rate (500 req/s), where neither server is saturated, " +
+			"`hit` took 40.0 µs of CPU per request in jwt-up and 25.0 µs in the ceiling.",
 		"| miss-EdDSA | sign | 400 | 500 | 0.80 | 0.80 0.80 | 0.40 |",
 		"| `hit` ≥ 0.90 of its ceiling | 0.95 | met |",
 		// The median of the rounds' p99s, not the p99 of the pooled
@@ -56,6 +63,14 @@ func TestRenderMarkdown(t *testing.T) {
 	if strings.Contains(md, "| hit-redis | constant |") {
 		t.Errorf("report has a results row for a scenario that did not run\n%s", md)
 	}
+}
+
+// withCPU sets every round of s to micros of CPU time per request.
+func withCPU(s side, micros float64) side {
+	for i := range s.rounds {
+		s.rounds[i].cpu = micros * 1e-6 * float64(s.rounds[i].load.served())
+	}
+	return s
 }
 
 // latencySideOf is a side whose rounds each answered 100 requests, all

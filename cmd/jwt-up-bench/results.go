@@ -10,12 +10,18 @@ import (
 type round struct {
 	load    loadResult
 	mallocs float64 // heap objects the server allocated during the run
+	cpu     float64 // CPU seconds the server used during the run; NaN if unknown
 	misses  float64 // jwt-up's cache misses during the run; NaN for a ceiling
 }
 
 // allocs is the server's allocations per request served.
 func (r round) allocs() float64 {
 	return perRequest(r.mallocs, r.load.served())
+}
+
+// cpuMicros is the server's CPU time per request served, in microseconds.
+func (r round) cpuMicros() float64 {
+	return perRequest(r.cpu*1e6, r.load.served())
 }
 
 // side is every round of one server in a scenario.
@@ -71,6 +77,12 @@ func (s side) failed() uint64 {
 // allocs is the server's allocations per request over every round.
 func (s side) allocs() float64 {
 	return perRequest(s.total(func(rd round) float64 { return rd.mallocs }), s.served())
+}
+
+// cpuMicros is the server's CPU time per request over every round, in
+// microseconds; NaN when the server does not report it.
+func (s side) cpuMicros() float64 {
+	return perRequest(s.total(func(rd round) float64 { return rd.cpu })*1e6, s.served())
 }
 
 // misses is jwt-up's cache misses per request over every round; NaN when

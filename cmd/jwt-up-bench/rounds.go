@@ -78,8 +78,9 @@ func (b *bench) measureRounds(ctx context.Context, run *scenarioRun, res *scenar
 				return fmt.Errorf("round %d, %s: %w", pair+1, p.name, err)
 			}
 			res.sides[i].add(rd)
-			b.progress.Printf("  round %d %-16s %8.0f req/s  p99 %s ms  allocs/req %.1f",
-				pair+1, p.name, rd.load.rps(), fmtMillis(rd.load.latency.quantile(0.99)), rd.allocs())
+			b.progress.Printf("  round %d %-16s %8.0f req/s  p99 %s ms  allocs/req %.1f  CPU/req %s µs",
+				pair+1, p.name, rd.load.rps(), fmtMillis(rd.load.latency.quantile(0.99)), rd.allocs(),
+				fmtCount(rd.cpuMicros()))
 		}
 	}
 	return nil
@@ -93,8 +94,8 @@ func (b *bench) rounds(sc scenario) int {
 	return b.opts.rounds
 }
 
-// measureRound runs l and reads p's allocation and cache-miss counters
-// before and after.
+// measureRound runs l and reads p's allocation, CPU and cache-miss
+// counters before and after.
 func (b *bench) measureRound(ctx context.Context, p *proc, l load) (round, error) {
 	before, err := readMetrics(ctx, p.addr)
 	if err != nil {
@@ -109,9 +110,11 @@ func (b *bench) measureRound(ctx context.Context, p *proc, l load) (round, error
 		return round{}, err
 	}
 
-	rd := round{load: res, mallocs: after[mallocsSeries] - before[mallocsSeries], misses: math.NaN()}
-	if v, ok := after[missesSeries]; ok {
-		rd.misses = v - before[missesSeries]
+	rd := round{
+		load:    res,
+		mallocs: after[mallocsSeries] - before[mallocsSeries],
+		cpu:     growth(before, after, cpuSeries),
+		misses:  growth(before, after, missesSeries),
 	}
 	return rd, ctx.Err()
 }
@@ -165,10 +168,20 @@ func (b *bench) measurePaced(ctx context.Context, run *scenarioRun, res *scenari
 				return fmt.Errorf("paced round %d, %s: %w", pair+1, p.name, err)
 			}
 			paced.sides[i].add(rd)
-			b.progress.Printf("  paced round %d %.0f req/s %-16s p99 %s ms", pair+1, paced.rate, p.name,
-				fmtMillis(rd.load.latency.quantile(0.99)))
+			b.progress.Printf("  paced round %d %.0f req/s %-16s p99 %s ms  CPU/req %s µs", pair+1, paced.rate,
+				p.name, fmtMillis(rd.load.latency.quantile(0.99)), fmtCount(rd.cpuMicros()))
 		}
 	}
 	res.paced = paced
 	return nil
+}
+
+// growth is how much a series grew from before to after; NaN when the
+// server does not serve it.
+func growth(before, after map[string]float64, series string) float64 {
+	v, ok := after[series]
+	if !ok {
+		return math.NaN()
+	}
+	return v - before[series]
 }

@@ -59,7 +59,7 @@ func TestRatiosPerPair(t *testing.T) {
 }
 
 // sideOf is a side whose rounds each served rps requests in one second,
-// all at 1 ms.
+// all at 1 ms, with 10 allocations and 50 µs of CPU per request.
 func sideOf(name string, rps ...float64) side {
 	s := side{name: name, latency: new(histogram)}
 	for _, r := range rps {
@@ -70,6 +70,7 @@ func sideOf(name string, rps ...float64) side {
 		s.add(round{
 			load:    loadResult{ok: uint64(r), elapsed: time.Second, latency: h},
 			mallocs: 10 * r,
+			cpu:     50e-6 * r,
 			misses:  math.NaN(),
 		})
 	}
