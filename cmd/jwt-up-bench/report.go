@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -109,12 +110,27 @@ type targetRow struct {
 
 // atLeast is a target met when got ≥ want.
 func atLeast(what string, got, want float64, ran bool, format func(float64) string) targetRow {
-	return targetRow{what: what, measured: format(got), met: got >= want, ran: ran}
+	return targetRow{what: what, measured: fmtAgainst(got, want, format), met: got >= want, ran: ran}
 }
 
 // atMost is a target met when got ≤ want.
 func atMost(what string, got, want float64, ran bool, format func(float64) string) targetRow {
-	return targetRow{what: what, measured: format(got), met: got <= want, ran: ran}
+	return targetRow{what: what, measured: fmtAgainst(got, want, format), met: got <= want, ran: ran}
+}
+
+// fmtAgainst formats got, with two more digits when the usual ones would
+// show it equal to want though it is not: beside a target of 0.45, a ratio
+// of 0.4496 would read 0.45 and look met.
+func fmtAgainst(got, want float64, format func(float64) string) string {
+	text := format(got)
+	if got == want || text != format(want) {
+		return text
+	}
+	decimals := 0
+	if i := strings.IndexByte(text, '.'); i >= 0 {
+		decimals = len(text) - i - 1
+	}
+	return strconv.FormatFloat(got, 'f', decimals+2, 64)
 }
 
 // writeTargets compares the results with the targets of issue 5.

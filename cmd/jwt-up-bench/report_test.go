@@ -86,3 +86,21 @@ func latencySideOf(name string, ms ...float64) side {
 	}
 	return s
 }
+
+func TestFmtAgainst(t *testing.T) {
+	for _, c := range []struct {
+		got, want float64
+		format    func(float64) string
+		text      string
+	}{
+		{0.4496, 0.45, fmtRatio, "0.4496"},  // would read as the target itself
+		{0.4512, 0.45, fmtRatio, "0.4512"},  // met, but not equal either
+		{0.45, 0.45, fmtRatio, "0.45"},      // exactly the target
+		{0.61, 0.45, fmtRatio, "0.61"},      // far from it
+		{1229.4, 1229, fmtBytes, "1229.40"}, // bytes have no decimals to begin with
+	} {
+		if got := fmtAgainst(c.got, c.want, c.format); got != c.text {
+			t.Errorf("fmtAgainst(%v, %v) = %q, want %q", c.got, c.want, got, c.text)
+		}
+	}
+}
