@@ -92,7 +92,7 @@ func writeResults(b *strings.Builder, results []scenarioResult) {
 		"read before and after each round; CPU is the server process's user and system time " +
 		"per request, from process_cpu_seconds_total read the same way.\n\n")
 	for _, r := range results {
-		if r.ran() && r.paced != nil && len(r.paced.sides) == 2 {
+		if r.ran() && r.paced != nil {
 			fmt.Fprintf(b, "At half the ceiling's rate (%.0f req/s), where neither server is saturated, "+
 				"`%s` took %s µs of CPU per request in jwt-up and %s µs in the ceiling.\n\n",
 				r.paced.rate, r.name, fmtCount(r.paced.sides[0].cpuMicros()), fmtCount(r.paced.sides[1].cpuMicros()))

@@ -9,7 +9,7 @@ import (
 // round is one measured run against one server.
 type round struct {
 	load    loadResult
-	mallocs float64 // heap objects the server allocated during the run
+	mallocs float64 // heap objects the server allocated during the run; NaN if unknown
 	cpu     float64 // CPU seconds the server used during the run; NaN if unknown
 	misses  float64 // jwt-up's cache misses during the run; NaN for a ceiling
 }

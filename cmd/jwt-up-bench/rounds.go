@@ -112,7 +112,7 @@ func (b *bench) measureRound(ctx context.Context, p *proc, l load) (round, error
 
 	rd := round{
 		load:    res,
-		mallocs: after[mallocsSeries] - before[mallocsSeries],
+		mallocs: growth(before, after, mallocsSeries),
 		cpu:     growth(before, after, cpuSeries),
 		misses:  growth(before, after, missesSeries),
 	}
